@@ -1,0 +1,21 @@
+"""`random`: a uniform choice among the routable workers."""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Sequence
+
+from smg.policies.base import Policy, RequestFacts
+from smg.workers.worker import Worker
+
+
+class RandomPolicy(Policy):
+    name = "random"
+
+    def __init__(self, rng: _random.Random | None = None) -> None:
+        self._rng = rng or _random.Random()
+
+    def select(self, workers: Sequence[Worker], facts: RequestFacts) -> Worker | None:
+        if not workers:
+            return None
+        return workers[self._rng.randrange(len(workers))]

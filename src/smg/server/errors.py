@@ -1,0 +1,141 @@
+"""Every error the gateway mints, and the one place they become HTTP answers.
+
+Bodies have the OpenAI shape `{"error": {"message", "type", "code", "param"}}`
+and carry `X-SMG-Error-Code`; `type` follows the released original:
+`invalid_request_error` for 4xx, `rate_limit_error` for 429, `server_error` for 5xx.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from smg.http.server import Headers
+
+_JSON = b"application/json"
+
+
+class GatewayError(Exception):
+    """An error answered to the client with a status, a stable code and a message."""
+
+    def __init__(
+        self, status: int, code: str, message: str, param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+def error_type(status: int) -> str:
+    if status == 429:
+        return "rate_limit_error"
+    if status >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+def render(error: GatewayError) -> tuple[Headers, bytes]:
+    """Return the headers and JSON body of an error answer."""
+    body = orjson.dumps(
+        {
+            "error": {
+                "message": error.message,
+                "type": error_type(error.status),
+                "code": error.code,
+                "param": error.param,
+            }
+        }
+    )
+    headers = [
+        (b"content-type", _JSON),
+        (b"x-smg-error-code", error.code.encode("ascii")),
+    ]
+    return headers, body
+
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    404: "unknown_url",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "request_body_too_large",
+    500: "internal_error",
+}
+
+
+def render_status(status: int, message: str) -> tuple[Headers, bytes]:
+    """Render an error raised below the router (the HTTP layer) by status."""
+    code = _CODE_BY_STATUS.get(status, "internal_error")
+    return render(GatewayError(status, code, message))
+
+
+def invalid_json(detail: str) -> GatewayError:
+    return GatewayError(400, "invalid_json", f"Invalid JSON data: {detail}")
+
+
+def missing_field(field: str) -> GatewayError:
+    return GatewayError(
+        400,
+        "missing_required_parameter",
+        f"Invalid JSON data: missing field `{field}`",
+        param=field,
+    )
+
+
+def invalid_field(field: str, expected: str) -> GatewayError:
+    return GatewayError(
+        400,
+        "invalid_value",
+        f"Invalid JSON data: field `{field}` must be {expected}",
+        param=field,
+    )
+
+
+def model_not_found(model: str) -> GatewayError:
+    return GatewayError(
+        404,
+        "model_not_found",
+        f"No worker available for model '{model}'; GET /v1/models lists the models "
+        "this gateway serves",
+        param="model",
+    )
+
+
+def no_available_workers(model: str) -> GatewayError:
+    return GatewayError(
+        503,
+        "no_available_workers",
+        "All workers are unavailable (circuit breaker open or unhealthy) for "
+        f"model '{model}'; retry shortly",
+    )
+
+
+def unknown_url(method: str, path: str) -> GatewayError:
+    return GatewayError(404, "unknown_url", f"Invalid URL ({method} {path})")
+
+
+def method_not_allowed(method: str, path: str) -> GatewayError:
+    return GatewayError(
+        405, "method_not_allowed", f"Method {method} is not allowed on {path}"
+    )
+
+
+def upstream_timeout() -> GatewayError:
+    return GatewayError(
+        504,
+        "call_upstream_timeout",
+        "The worker did not answer within the request timeout",
+    )
+
+
+def upstream_unreachable() -> GatewayError:
+    return GatewayError(
+        502,
+        "call_upstream_connection_failed",
+        "Could not reach the worker, or it closed the connection before answering",
+    )
+
+
+def upstream_bad_response(detail: str) -> GatewayError:
+    return GatewayError(502, "upstream_error", f"The worker sent a bad reply: {detail}")
