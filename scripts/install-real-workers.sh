@@ -18,7 +18,7 @@ VENV="$DIR/venv-mlx"
 MODEL="$DIR/tiny-llama"
 GENERATOR="$REPO/scripts/make_tiny_model.py"
 MODEL_SEED=0
-PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 # Pinned so CI and developers run the same engine; bump together and rerun.
@@ -66,6 +66,7 @@ generate_model() {
   fi
 
   log "generating tiny model into $MODEL"
+  rm -rf "$DIR"/tiny-llama.tmp.*
   # Write beside the target and rename, so an interrupted run never leaves a
   # half-written model that a later run or a test would take for complete.
   tmp="$(mktemp -d "$DIR/tiny-llama.tmp.XXXXXX")"
@@ -78,6 +79,10 @@ generate_model() {
 
 main() {
   local started=$SECONDS
+  if [ -z "$PYTHON" ]; then
+    log "no python3.11 or python3 on PATH; set PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
   mkdir -p "$DIR"
   install_venv
   generate_model

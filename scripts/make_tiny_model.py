@@ -35,14 +35,16 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-_SEED_WORDS = (
-    "the a an gateway worker request route model token stream retry health load "
-    "balance queue prompt reply chat user assistant system hello world small fast "
-    "cache prefix policy circuit breaker open closed round robin random least "
-    "time second minute error ok yes no one two three four five 0 1 2 3 4 5 6 7 8 9 "
-    "def return class import ( ) [ ] { } : ; , . ! ? ' \" - + = * / < > # @ % & "
-    "Bonjour über naïve café 東京 こんにちは 😀"
-).split()
+# Words the corpus is drawn from; mixed scripts and emoji give multi-byte merges,
+# so generated text can split a code point across tokens as real models do.
+_SEED_TEXT = """
+the a an gateway worker request route model token stream retry health load
+balance queue prompt reply chat user assistant system hello world small fast
+cache prefix policy circuit breaker open closed round robin random least
+time second minute error ok yes no one two three four five 0 1 2 3 4 5 6 7 8 9
+def return class import ( ) [ ] { } : ; , . ! ? ' " - + = * / < > # @ % &
+Bonjour über naïve café 東京 こんにちは 😀
+"""
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,10 @@ class Shape:
 def corpus(seed: int, n_lines: int = 2000) -> Iterator[str]:
     """Yield sentences of random seed words; the BPE merges are learned from them."""
     rng = np.random.default_rng(seed)
+    words = _SEED_TEXT.split()
     for _ in range(n_lines):
         length = int(rng.integers(4, 24))
-        yield " ".join(rng.choice(_SEED_WORDS, size=length)) + "\n"
+        yield " ".join(rng.choice(words, size=length)) + "\n"
 
 
 def train_tokenizer(vocab_size: int, seed: int) -> Tokenizer:

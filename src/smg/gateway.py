@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 
 import uvloop
 
@@ -64,17 +65,32 @@ async def _add_startup_worker(ctx: AppContext, url: str) -> None:
 def run(config: GatewayConfig) -> int:
     """Run the gateway in this process; returns the exit code."""
     setup_logging(config.logging.level, config.logging.json, config.logging.dir)
+    try:
+        run_until_signal(config)
+    except OSError as exc:
+        logger.error("cannot start the gateway", extra={"reason": str(exc)})
+        return 1
+    return 0
+
+
+def run_until_signal(config: GatewayConfig) -> int:
+    """Serve until SIGINT or SIGTERM; returns the signal's number."""
+    received: list[int] = []
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(stop, received, sig))
         await serve(config, stop)
 
-    try:
-        uvloop.run(main())
-    except OSError as exc:
-        logger.error("cannot start the gateway", extra={"reason": str(exc)})
-        return 1
-    return 0
+    uvloop.run(main())
+    return received[0] if received else 0
+
+
+def _stopper(stop: asyncio.Event, received: list[int], sig: int) -> Callable[[], None]:
+    def handle() -> None:
+        received.append(sig)
+        stop.set()
+
+    return handle

@@ -17,7 +17,11 @@ class SimError(Exception):
     """An answer with an error status, raised anywhere below the router."""
 
     def __init__(
-        self, status: int, message: str, code: str | None = None, param: str | None = None
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status

@@ -11,7 +11,18 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_WORDS = ["the", "a", "of", "to", "and", "in", "is", "that", "it", "for", "on", "with", "as", "was", "be", "by", "this", "are", "or", "from", "at", "an", "model", "token", "cache", "prefix", "request", "worker", "gateway", "batch", "stream", "latency", "route", "policy", "engine", "prompt", "answer", "quick", "simple", "simulated", "text", "output", "input", "value", "result", "fast", "slow", "large", "small", "first", "next", "last", "each", "every", "some", "many", "more", "most", "other", "can", "will", "may", "should", "would", "could", "does", "did", "has", "have", "had", "make", "take", "give", "keep", "send"]
+# fmt: off
+_WORDS = [
+    "the", "a", "of", "to", "and", "in", "is", "that", "it", "for", "on", "with",
+    "as", "was", "be", "by", "this", "are", "or", "from", "at", "an", "model",
+    "token", "cache", "prefix", "request", "worker", "gateway", "batch", "stream",
+    "latency", "route", "policy", "engine", "prompt", "answer", "quick", "simple",
+    "simulated", "text", "output", "input", "value", "result", "fast", "slow",
+    "large", "small", "first", "next", "last", "each", "every", "some", "many",
+    "more", "most", "other", "can", "will", "may", "should", "would", "could", "does",
+    "did", "has", "have", "had", "make", "take", "give", "keep", "send",
+]
+# fmt: on
 # Word pieces carry their leading space, as in BPE vocabularies.
 VOCAB: tuple[str, ...] = (*(" " + word for word in _WORDS), ".", ",", "\n")
 _TOKEN_IDS = range(len(VOCAB))

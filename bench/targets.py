@@ -1,0 +1,112 @@
+"""The targets the load generator hits: the upstream itself, and two gateways.
+
+`direct` is the floor: the client talks to the upstream with nothing between.
+`smg-py` is this repository's gateway; `smg-rust` is the released original,
+installed in a venv of its own so its dependencies never mix with ours.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import Child, free_port, pinned, start, wait_ready
+from bench.upstreams import MODEL
+
+ORIGINAL_VERSION = "1.13.0"
+DEFAULT_ORIGINAL_VENV = Path.home() / ".cache" / "smg-bench" / "venv-original"
+
+# A first request through a gateway succeeds only once it has discovered the
+# worker's model, so readiness is a real chat completion rather than /health.
+READY_BODY = (
+    '{"model":"' + MODEL + '","messages":[{"role":"user","content":"hi"}],'
+    '"max_tokens":1}'
+).encode()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to measure; start returns its process (None for direct)."""
+
+    name: str
+    start: Callable[[str, Path, int | None], tuple[Child | None, str]]
+
+
+def start_direct(upstream_url: str, tmp: Path, core: int | None) -> tuple[None, str]:
+    return None, upstream_url
+
+
+def start_smg_py(upstream_url: str, tmp: Path, core: int | None) -> tuple[Child, str]:
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "smg", "launch", "--worker-urls", upstream_url,
+        "--policy", "round_robin", "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warn",
+    ]  # fmt: skip
+    return _start_gateway("smg-py", argv, port, tmp, core)
+
+
+def start_smg_rust(
+    upstream_url: str, tmp: Path, core: int | None
+) -> tuple[Child, str]:
+    port = free_port()
+    argv = [
+        str(original_venv() / "bin" / "smg"), "launch", "--worker-urls",
+        upstream_url, "--policy", "round_robin", "--host", "127.0.0.1",
+        "--port", str(port), "--log-level", "warn",
+        "--prometheus-port", str(free_port()),
+    ]  # fmt: skip
+    return _start_gateway("smg-rust", argv, port, tmp, core)
+
+
+def _start_gateway(
+    name: str, argv: list[str], port: int, tmp: Path, core: int | None
+) -> tuple[Child, str]:
+    child = start(name, pinned(argv, core), tmp)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(child, f"{url}/v1/chat/completions", 60, READY_BODY)
+    except BaseException:
+        child.stop()
+        raise
+    return child, url
+
+
+def original_venv() -> Path:
+    return Path(os.environ.get("SMG_BENCH_ORIGINAL_VENV", DEFAULT_ORIGINAL_VENV))
+
+
+def ensure_original() -> str | None:
+    """Install the original smg into its venv when missing.
+
+    Returns None when it is usable, else a note saying why it is skipped.
+    """
+    venv = original_venv()
+    if (venv / "bin" / "smg").exists():
+        return None
+
+    print(f"installing smg=={ORIGINAL_VERSION} into {venv} ...", file=sys.stderr)
+    steps = [
+        ["python3", "-m", "venv", str(venv)],
+        [str(venv / "bin" / "pip"), "install", "-q", f"smg=={ORIGINAL_VERSION}"],
+    ]
+    for argv in steps:
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            return f"smg-rust skipped: `{' '.join(argv)}` failed: " + (
+                result.stderr.strip().splitlines() or ["no output"]
+            )[-1]
+    if not (venv / "bin" / "smg").exists():
+        return f"smg-rust skipped: no smg command in {venv} after install"
+    return None
+
+
+TARGETS = {
+    "direct": Target("direct", start_direct),
+    "smg-py": Target("smg-py", start_smg_py),
+    "smg-rust": Target("smg-rust", start_smg_rust),
+}

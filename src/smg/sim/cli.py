@@ -1,0 +1,242 @@
+"""`smg sim`: run the simulated inference engine as an HTTP server.
+
+Flags map onto `SimConfig`, whose fields hold every default. The server runs on
+uvloop until SIGINT or SIGTERM, then closes its connections and exits with 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import uvloop
+
+from smg.http.server import HttpServer
+from smg.sim.app import SimApp
+from smg.sim.config import NO_LATENCY, FaultConfig, LatencyConfig, SimConfig
+from smg.sim.context import build_context
+from smg.sim.errors import render_status
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT = SimConfig()
+_LATENCY = LatencyConfig()
+_FAULTS = FaultConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_server_arguments(parser)
+    _add_engine_arguments(parser.add_argument_group("engine"))
+    _add_latency_arguments(parser.add_argument_group("latency model"))
+    _add_fault_arguments(parser.add_argument_group("faults (changeable at runtime)"))
+
+
+def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=_DEFAULT.host)
+    parser.add_argument("--port", type=int, default=_DEFAULT.port)
+    parser.add_argument(
+        "--model",
+        "--model-path",
+        dest="model",
+        default=_DEFAULT.model,
+        help="served model id (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+    )
+
+
+def _add_engine_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--seed", type=int, default=_DEFAULT.seed)
+    group.add_argument(
+        "--dp-size",
+        type=int,
+        default=_DEFAULT.dp_size,
+        help="only reported in server info",
+    )
+    group.add_argument(
+        "--max-running-requests",
+        type=int,
+        default=_DEFAULT.max_running_requests,
+        help="requests decoding at once; more wait in FIFO order",
+    )
+    group.add_argument(
+        "--max-queue",
+        type=int,
+        default=_DEFAULT.max_queue,
+        help="waiting requests beyond this get 503",
+    )
+    group.add_argument(
+        "--cache-tokens",
+        type=int,
+        default=_DEFAULT.cache_tokens,
+        help="prefix cache capacity in tokens (0 disables)",
+    )
+    group.add_argument(
+        "--max-tokens-default",
+        type=int,
+        default=_DEFAULT.max_tokens_default,
+        help="completion length when a request sets none",
+    )
+
+
+def _add_latency_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--latency",
+        choices=["model", "none"],
+        default="model",
+        help="'none' zeroes every delay (same as --fast)",
+    )
+    group.add_argument(
+        "--fast", action="store_true", help="no delays: tokens as fast as possible"
+    )
+    group.add_argument("--ttft-base-ms", type=float, default=_LATENCY.ttft_base_ms)
+    group.add_argument(
+        "--prefill-ms-per-token",
+        type=float,
+        default=_LATENCY.prefill_ms_per_token,
+        help="per uncached prompt token",
+    )
+    group.add_argument("--itl-base-ms", type=float, default=_LATENCY.itl_base_ms)
+    group.add_argument(
+        "--itl-ms-per-running",
+        type=float,
+        default=_LATENCY.itl_ms_per_running,
+        help="added to each token's time per running request",
+    )
+
+
+def _add_fault_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--fail-rate",
+        type=float,
+        default=_FAULTS.fail_rate,
+        help="share of inference requests answered with --fail-status",
+    )
+    group.add_argument("--fail-status", type=int, default=_FAULTS.fail_status)
+    group.add_argument(
+        "--delay-ms",
+        type=float,
+        default=_FAULTS.delay_ms,
+        help="extra wait before serving an inference request",
+    )
+    group.add_argument(
+        "--hang", action="store_true", help="never answer inference requests"
+    )
+    group.add_argument(
+        "--drop-after-chunks",
+        type=int,
+        default=_FAULTS.drop_after_chunks,
+        help="close the connection after N stream chunks (whole answers: unsent)",
+    )
+    group.add_argument(
+        "--fail-health", action="store_true", help="health checks answer 503"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """Build the config; raises ValueError naming every invalid flag at once."""
+    problems = _check_ranges(args)
+    if problems:
+        raise ValueError("; ".join(problems))
+    latency = LatencyConfig(
+        args.ttft_base_ms,
+        args.prefill_ms_per_token,
+        args.itl_base_ms,
+        args.itl_ms_per_running,
+    )
+    faults = FaultConfig(
+        args.fail_rate,
+        args.fail_status,
+        args.delay_ms,
+        args.hang,
+        args.drop_after_chunks,
+        args.fail_health,
+    )
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        seed=args.seed,
+        dp_size=args.dp_size,
+        max_running_requests=args.max_running_requests,
+        max_queue=args.max_queue,
+        cache_tokens=args.cache_tokens,
+        max_tokens_default=args.max_tokens_default,
+        latency=NO_LATENCY if args.fast or args.latency == "none" else latency,
+        faults=faults,
+    )
+
+
+def _check_ranges(args: argparse.Namespace) -> list[str]:
+    checks = [
+        ("--port", args.port, 0, 65535),
+        ("--dp-size", args.dp_size, 1, None),
+        ("--max-running-requests", args.max_running_requests, 1, None),
+        ("--max-queue", args.max_queue, 0, None),
+        ("--cache-tokens", args.cache_tokens, 0, None),
+        ("--max-tokens-default", args.max_tokens_default, 0, None),
+        ("--ttft-base-ms", args.ttft_base_ms, 0, None),
+        ("--prefill-ms-per-token", args.prefill_ms_per_token, 0, None),
+        ("--itl-base-ms", args.itl_base_ms, 0, None),
+        ("--itl-ms-per-running", args.itl_ms_per_running, 0, None),
+        ("--fail-rate", args.fail_rate, 0, 1),
+        ("--fail-status", args.fail_status, 100, 599),
+        ("--delay-ms", args.delay_ms, 0, None),
+    ]
+    if args.drop_after_chunks is not None:
+        checks.append(("--drop-after-chunks", args.drop_after_chunks, 0, None))
+    problems = []
+    for flag, value, low, high in checks:
+        if value < low or (high is not None and value > high):
+            allowed = f"from {low} to {high}" if high is not None else f"at least {low}"
+            problems.append(f"{flag} must be {allowed}, got {value}")
+    return problems
+
+
+def run(args: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM; exits 2 on bad flags, 1 if it cannot bind."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"smg sim: {exc}", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        uvloop.run(serve(config))
+    except OSError as exc:
+        logger.error("cannot listen", extra={"host": config.host, "port": config.port})
+        sys.exit(f"smg sim: cannot listen on {config.host}:{config.port}: {exc}")
+
+
+async def serve(config: SimConfig) -> None:
+    """Run the simulator on the current loop until a stop signal arrives."""
+    server = HttpServer(SimApp(build_context(config)).handle, render_status)
+    await server.start(config.host, config.port)
+    logger.info(
+        "sim engine listening",
+        extra={
+            "host": config.host,
+            "port": server.port,
+            "model": config.model,
+            "is_fast": config.latency.is_zero,
+        },
+    )
+    url = f"http://{config.host}:{server.port}"
+    print(f"smg sim: serving {config.model} on {url}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logger.info("sim engine stopping")
+    await server.close()

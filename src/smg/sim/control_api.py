@@ -1,0 +1,43 @@
+"""The simulator's own control surface under `/sim/`: faults, stats, reset.
+
+Requests to these paths are not counted or recorded, so tests can read the stats
+without disturbing them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from smg.http.server import Request
+from smg.sim.context import SimContext
+from smg.sim.errors import SimError
+from smg.sim.faults import FaultError
+from smg.sim.params import parse_object
+
+logger = logging.getLogger(__name__)
+
+
+async def faults(ctx: SimContext, request: Request) -> Any:
+    """GET reads the live switches; POST merges the named ones (`smg.sim.faults`)."""
+    if request.method != "POST":
+        return ctx.faults.as_dict()
+    body = parse_object(request.body) if request.body else {}
+    try:
+        ctx.faults.update(body)
+    except FaultError as exc:
+        raise SimError(400, str(exc), "invalid_fault") from exc
+    current = ctx.faults.as_dict()
+    logger.info("faults changed", extra={"faults": current})
+    return current
+
+
+async def stats(ctx: SimContext, request: Request) -> Any:
+    scheduler = ctx.engine.scheduler
+    return ctx.stats.snapshot(scheduler.running, scheduler.waiting)
+
+
+async def reset(ctx: SimContext, request: Request) -> Any:
+    """Clear counters and recorded requests; faults and the cache stay."""
+    ctx.stats.reset()
+    return {"reset": True}

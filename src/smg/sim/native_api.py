@@ -1,0 +1,226 @@
+"""SGLang's native surface: `/generate`, health, server and model info, loads.
+
+Streamed `/generate` chunks carry the cumulative text, as SGLang sends by default;
+`output_ids` appear only in the whole answer.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from smg import __version__
+from smg.http.server import Request
+from smg.sim.context import SimContext
+from smg.sim.engine import Generation, GenerationSpec
+from smg.sim.errors import SimError, invalid_field, missing_field
+from smg.sim.params import (
+    JsonObject,
+    completion_prompt,
+    max_tokens,
+    optional_int,
+    parse_object,
+    stop_strings,
+    wants_stream,
+)
+from smg.sim.sampler import Completion
+from smg.sim.sse import data_event, open_stream
+from smg.sim.tokenizer import Prompt
+
+VERSION = f"{__version__}-sim"
+
+
+async def generate(ctx: SimContext, request: Request) -> Any:
+    body = parse_object(request.body)
+    spec = _generate_spec(ctx, body)
+    request_id = body.get("rid")
+    if not isinstance(request_id, str):
+        request_id = ctx.ids.new("gen-")
+    if wants_stream(body):
+        await _stream_generate(ctx, request, spec, request_id)
+        return None
+
+    started = time.monotonic()
+    engine = ctx.engine
+    async with engine.generate(spec) as generation:
+        await engine.decode(len(generation.choices[0].token_ids))
+    choice = generation.choices[0]
+    meta = _meta_info(request_id, generation, choice, len(choice.token_ids), True)
+    meta["e2e_latency"] = time.monotonic() - started
+    return {"text": choice.text, "output_ids": choice.token_ids, "meta_info": meta}
+
+
+def _generate_spec(ctx: SimContext, body: JsonObject) -> GenerationSpec:
+    params = body.get("sampling_params") or {}
+    if not isinstance(params, dict):
+        raise invalid_field("sampling_params", "an object")
+    return GenerationSpec(
+        _generate_prompt(body),
+        max_tokens(params, ("max_new_tokens",), ctx.config.max_tokens_default),
+        optional_int(params, "sampling_seed"),
+        stop_strings(params.get("stop")),
+    )
+
+
+def _generate_prompt(body: JsonObject) -> Prompt:
+    if body.get("text") is not None:
+        return completion_prompt(body["text"], "text")
+    if body.get("input_ids") is not None:
+        return completion_prompt(body["input_ids"], "input_ids")
+    raise missing_field("text")
+
+
+def _meta_info(
+    request_id: str,
+    generation: Generation,
+    choice: Completion,
+    completion_tokens: int,
+    is_done: bool,
+) -> JsonObject:
+    return {
+        "id": request_id,
+        "finish_reason": _finish_reason(choice) if is_done else None,
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cached_tokens": generation.cached_tokens,
+    }
+
+
+def _finish_reason(choice: Completion) -> JsonObject:
+    if choice.finish_reason == "stop":
+        return {"type": "stop", "matched": choice.matched_stop}
+    return {"type": "length", "length": len(choice.token_ids)}
+
+
+async def _stream_generate(
+    ctx: SimContext, request: Request, spec: GenerationSpec, request_id: str
+) -> None:
+    engine = ctx.engine
+    async with engine.generate(spec) as generation:
+        stream = open_stream(ctx, request)
+        choice = generation.choices[0]
+        pieces = choice.pieces
+        text = ""
+        for count, piece in enumerate(pieces, start=1):
+            await engine.step()
+            text += piece
+            meta = _meta_info(
+                request_id, generation, choice, count, count == len(pieces)
+            )
+            await stream.send(data_event({"text": text, "meta_info": meta}))
+        if not pieces:
+            meta = _meta_info(request_id, generation, choice, 0, True)
+            await stream.send(data_event({"text": "", "meta_info": meta}))
+        await stream.finish()
+
+
+async def health(ctx: SimContext, request: Request) -> Any:
+    if ctx.faults.current.fail_health:
+        raise SimError(503, "the simulated engine is unhealthy (fail_health is on)")
+    request.respond(200, [], b"")
+    return None
+
+
+async def models(ctx: SimContext, request: Request) -> Any:
+    model = {
+        "id": ctx.config.model,
+        "object": "model",
+        "created": int(ctx.started_at),
+        "owned_by": "sglang",
+        "root": ctx.config.model,
+        "max_model_len": ctx.config.cache_tokens,
+    }
+    return {"object": "list", "data": [model]}
+
+
+async def server_info(ctx: SimContext, request: Request) -> Any:
+    config = ctx.config
+    latency = config.latency
+    return {
+        "served_model_name": config.model,
+        "model_path": config.model,
+        "tokenizer_path": config.model,
+        "dp_size": config.dp_size,
+        "tp_size": 1,
+        "max_running_requests": config.max_running_requests,
+        "max_total_num_tokens": config.cache_tokens,
+        "page_size": 16,
+        "random_seed": config.seed,
+        "version": VERSION,
+        "is_simulated": True,
+        "sim_latency": {
+            "ttft_base_ms": latency.ttft_base_ms,
+            "prefill_ms_per_token": latency.prefill_ms_per_token,
+            "itl_base_ms": latency.itl_base_ms,
+            "itl_ms_per_running": latency.itl_ms_per_running,
+        },
+    }
+
+
+async def model_info(ctx: SimContext, request: Request) -> Any:
+    return {
+        "model_path": ctx.config.model,
+        "tokenizer_path": ctx.config.model,
+        "is_generation": True,
+        "model_type": "sim",
+        "max_context_length": ctx.config.cache_tokens,
+    }
+
+
+async def loads(ctx: SimContext, request: Request) -> Any:
+    """The `/v1/loads` report: one scheduler, so one DP rank."""
+    load = rank_load(ctx)
+    return {
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "version": VERSION,
+        "dp_rank_count": 1,
+        "loads": [load],
+        "aggregate": {
+            "total_running_reqs": load["num_running_reqs"],
+            "total_waiting_reqs": load["num_waiting_reqs"],
+            "total_reqs": load["num_total_reqs"],
+            "avg_token_usage": load["token_usage"],
+            "avg_throughput": load["gen_throughput"],
+            "avg_utilization": load["utilization"],
+        },
+    }
+
+
+def rank_load(ctx: SimContext) -> JsonObject:
+    scheduler = ctx.engine.scheduler
+    capacity = max(1, ctx.config.cache_tokens)
+    running = scheduler.running
+    return {
+        "dp_rank": 0,
+        "num_running_reqs": running,
+        "num_waiting_reqs": scheduler.waiting,
+        "num_total_reqs": running + scheduler.waiting,
+        "num_used_tokens": scheduler.used_tokens,
+        "max_total_num_tokens": capacity,
+        "token_usage": min(1.0, scheduler.used_tokens / capacity),
+        "gen_throughput": ctx.throughput.read(ctx.stats.completion_tokens),
+        "cache_hit_rate": ctx.stats.cache_hit_rate,
+        "utilization": running / scheduler.max_running,
+        "max_running_requests": scheduler.max_running,
+        "num_waiting_uncached_tokens": scheduler.waiting_tokens,
+    }
+
+
+async def get_load(ctx: SimContext, request: Request) -> Any:
+    """SGLang's older, simpler load report."""
+    scheduler = ctx.engine.scheduler
+    return [
+        {
+            "dp_rank": 0,
+            "num_reqs": scheduler.running + scheduler.waiting,
+            "num_waiting_reqs": scheduler.waiting,
+            "num_tokens": scheduler.used_tokens,
+        }
+    ]
+
+
+async def flush_cache(ctx: SimContext, request: Request) -> Any:
+    ctx.engine.flush_cache()
+    request.respond(200, [(b"content-type", b"text/plain")], b"Cache flushed.\n")
+    return None
