@@ -1,0 +1,1 @@
+"""The gateway benchmark: direct vs smg-py vs the original smg, under wrk."""

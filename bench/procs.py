@@ -146,13 +146,17 @@ def peak_rss_kib(pid: int) -> int:
 
 
 def busy_seconds_per_core() -> dict[int, float]:
-    """CPU time each core has spent not idle since boot, from /proc/stat."""
+    """CPU time each core has spent running tasks since boot, from /proc/stat."""
     busy: dict[int, float] = {}
     for line in Path("/proc/stat").read_text().splitlines():
         name, *values = line.split()
         if not name.startswith("cpu") or name == "cpu":
             continue
-        ticks = [int(v) for v in values]
-        # Columns 3 and 4 are idle and iowait; steal and guest are not summed twice.
-        busy[int(name[3:])] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS_PER_S
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(
+            int, values[:8]
+        )
+        # Interrupt time is left out: loopback traffic is charged there, so it
+        # would count our own load as someone else's. Steal is the hypervisor
+        # running another guest, which is exactly the interference to report.
+        busy[int(name[3:])] = (user + nice + system + steal) / CLOCK_TICKS_PER_S
     return busy

@@ -58,7 +58,7 @@ def start_smg_rust(
         str(original_venv() / "bin" / "smg"), "launch", "--worker-urls",
         upstream_url, "--policy", "round_robin", "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warn",
-        "--prometheus-port", str(free_port()),
+        "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
     ]  # fmt: skip
     return _start_gateway("smg-rust", argv, port, tmp, core)
 

@@ -58,7 +58,9 @@ def sim_factory(procs: list[Proc]) -> Callable[..., Proc]:
 
 @pytest.fixture
 def gateway_factory(procs: list[Proc]) -> Callable[..., Proc]:
-    def make(*workers: Proc | str, flags: tuple[str, ...] = (), ready: bool = True) -> Proc:
+    def make(
+        *workers: Proc | str, flags: tuple[str, ...] = (), ready: bool = True
+    ) -> Proc:
         urls = [w.url if isinstance(w, Proc) else w for w in workers]
         args = ["--worker-urls", *urls, "--worker-startup-check-interval", "1", *flags]
         proc = start_gateway(*args, ready=ready)
@@ -73,8 +75,12 @@ def fleet() -> Iterator[tuple[Proc, list[Proc]]]:
     """A gateway (round robin) in front of two fast sims, shared by a module."""
     sims = [start_sim("--model", MODEL, "--fast", name=f"sim{i}") for i in range(2)]
     gateway = start_gateway(
-        "--worker-urls", *[s.url for s in sims], "--policy", "round_robin",
-        "--worker-startup-check-interval", "1",
+        "--worker-urls",
+        *[s.url for s in sims],
+        "--policy",
+        "round_robin",
+        "--worker-startup-check-interval",
+        "1",
     )
     yield gateway, sims
     gateway.stop()

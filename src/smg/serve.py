@@ -269,7 +269,8 @@ def wait_healthy(workers: list[WorkerProcess], timeout_s: float) -> None:
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-            return 200 <= resp.status < 300
+            status: int = resp.status
+            return 200 <= status < 300
     except (urllib.error.URLError, OSError):
         return False
 

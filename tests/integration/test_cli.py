@@ -27,8 +27,14 @@ def test_bare_form_refuses_unbuilt_flags_too() -> None:
 
 def test_every_invalid_value_is_reported_at_once() -> None:
     result = run_smg(
-        "--port", "0", "--worker-urls", "grpc://x:1", "--model-alias", "bad",
-        "--request-timeout-secs", "0",
+        "--port",
+        "0",
+        "--worker-urls",
+        "grpc://x:1",
+        "--model-alias",
+        "bad",
+        "--request-timeout-secs",
+        "0",
     )
     assert result.returncode == 2
     for fragment in ("--port", "grpc://x:1", "--model-alias", "--request-timeout-secs"):
@@ -38,8 +44,12 @@ def test_every_invalid_value_is_reported_at_once() -> None:
 def test_help_is_grouped_like_the_original() -> None:
     result = run_smg("launch", "--help")
     assert result.returncode == 0
-    for group in ("Worker Configuration:", "Routing Policy:", "Request Handling:",
-                  "Logging:"):
+    for group in (
+        "Worker Configuration:",
+        "Routing Policy:",
+        "Request Handling:",
+        "Logging:",
+    ):
         assert group in result.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 
 import pytest
@@ -34,10 +35,17 @@ def test_chat_stream_ends_with_done_and_matches_non_streamed(fleet: Fleet) -> No
     gateway, _ = fleet
     messages = [{"role": "user", "content": "Tell me a story"}]
     full = client(gateway).chat.completions.create(
-        model=MODEL, messages=messages, max_tokens=16, seed=7  # type: ignore[arg-type]
+        model=MODEL,
+        messages=messages,
+        max_tokens=16,
+        seed=7,  # type: ignore[arg-type]
     )
     stream = client(gateway).chat.completions.create(
-        model=MODEL, messages=messages, max_tokens=16, seed=7, stream=True  # type: ignore[arg-type]
+        model=MODEL,
+        messages=messages,
+        max_tokens=16,
+        seed=7,
+        stream=True,  # type: ignore[arg-type]
     )
     pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     assert "".join(pieces) == full.choices[0].message.content
@@ -48,10 +56,14 @@ def test_completions_streaming_and_not(fleet: Fleet) -> None:
     oai = client(gateway)
     whole = oai.completions.create(model=MODEL, prompt="Once upon", max_tokens=6)
     assert whole.choices[0].text
-    chunks = list(oai.completions.create(
-        model=MODEL, prompt="Once upon", max_tokens=6, stream=True
-    ))
-    assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+    chunks = list(
+        oai.completions.create(
+            model=MODEL, prompt="Once upon", max_tokens=6, stream=True
+        )
+    )
+    assert (
+        "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+    )
 
 
 def test_stream_usage_reports_cached_tokens(fleet: Fleet) -> None:
@@ -59,10 +71,15 @@ def test_stream_usage_reports_cached_tokens(fleet: Fleet) -> None:
     oai = client(gateway)
     prompt = "shared system prompt " * 40
     for _ in range(3):  # round robin: each of the two sims sees it at least once
-        chunks = list(oai.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=2,
-            stream=True, stream_options={"include_usage": True},
-        ))
+        chunks = list(
+            oai.chat.completions.create(
+                model=MODEL,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=2,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
     usage = chunks[-1].usage
     assert usage is not None and usage.prompt_tokens_details is not None
     assert usage.prompt_tokens_details.cached_tokens > 0
@@ -75,12 +92,29 @@ def test_embeddings(fleet: Fleet) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/rerank", "/rerank"])
-def test_rerank_routes_reach_worker_rerank(fleet: Fleet, path: str) -> None:
-    gateway, sims = fleet
-    body = {"query": "capital of France", "documents": ["Paris", "Berlin", "Rome"]}
+def test_rerank_wraps_sorts_and_cuts_results(fleet: Fleet, path: str) -> None:
+    gateway, _ = fleet
+    body = {
+        "model": MODEL,
+        "query": "capital of France",
+        "top_k": 2,
+        "documents": ["Paris", "Berlin", "Rome"],
+        "return_documents": False,
+    }
     reply = http_json(gateway.url + path, body)
-    results = reply if isinstance(reply, list) else reply["results"]
-    assert len(results) == 3
+    assert reply["object"] == "rerank" and reply["model"] == MODEL
+    scores = [r["score"] for r in reply["results"]]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True)
+    assert all("document" not in r for r in reply["results"])
+
+
+def test_v1_rerank_needs_no_model_but_rerank_does(fleet: Fleet) -> None:
+    gateway, _ = fleet
+    body = {"query": "q", "documents": ["a", "b"]}
+    assert http_json(gateway.url + "/v1/rerank", body)["model"] == "unknown"
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        http_json(gateway.url + "/rerank", body)
+    assert exc.value.code == 400
 
 
 @pytest.mark.parametrize(
@@ -91,8 +125,11 @@ def test_rerank_routes_reach_worker_rerank(fleet: Fleet, path: str) -> None:
         ("/v1/responses", {"model": MODEL, "input": "Hello", "max_output_tokens": 4}),
         (
             "/v1/messages",
-            {"model": MODEL, "max_tokens": 4,
-             "messages": [{"role": "user", "content": "Hi"}]},
+            {
+                "model": MODEL,
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "Hi"}],
+            },
         ),
     ],
 )
@@ -145,7 +182,9 @@ def test_workers_lists_both_with_model_and_status(fleet: Fleet) -> None:
     body = http_json(gateway.url + "/workers")
     assert body["total"] == 2
     assert {w["url"] for w in body["workers"]} == {s.url for s in sims}
-    assert all(w["model_id"] == MODEL and w["status"] == "ready" for w in body["workers"])
+    assert all(
+        w["model_id"] == MODEL and w["status"] == "ready" for w in body["workers"]
+    )
     assert body["stats"]["regular_count"] == 2
 
 

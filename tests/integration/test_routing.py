@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import urllib.request
@@ -13,13 +14,22 @@ import pytest
 from tests.conftest import MODEL, http_json, last_request, set_faults, sim_stats
 from tests.procs import Proc
 
-CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+CHAT = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "hi"}],
+    "max_tokens": 2,
+}
 
 
-def post(gateway: Proc, body: dict, headers: dict[str, str] | None = None,
-         path: str = "/v1/chat/completions") -> tuple[dict[str, str], dict]:
+def post(
+    gateway: Proc,
+    body: dict,
+    headers: dict[str, str] | None = None,
+    path: str = "/v1/chat/completions",
+) -> tuple[dict[str, str], dict]:
     req = urllib.request.Request(
-        gateway.url + path, data=json.dumps(body).encode(),
+        gateway.url + path,
+        data=json.dumps(body).encode(),
         headers={"content-type": "application/json", **(headers or {})},
     )
     with urllib.request.urlopen(req, timeout=15) as resp:
@@ -34,7 +44,7 @@ def test_round_robin_alternates(fleet: tuple[Proc, list[Proc]]) -> None:
     gateway, sims = fleet
     order = [post(gateway, CHAT)[0]["x-smg-routed-worker-id"] for _ in range(6)]
     assert set(order) == {s.url for s in sims}
-    assert all(a != b for a, b in zip(order, order[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(order))
 
 
 def test_random_spreads_over_workers(
@@ -80,7 +90,7 @@ def test_model_field_picks_the_worker_group(
     alpha, beta = sim_factory(model="alpha"), sim_factory(model="beta")
     gateway = gateway_factory(alpha, beta)
     for model, sim in (("alpha", alpha), ("beta", beta)):
-        headers, body = post(gateway, {**CHAT, "model": model})
+        headers, _ = post(gateway, {**CHAT, "model": model})
         assert headers["x-smg-routed-worker-id"] == sim.url
     models = {m["id"] for m in http_json(gateway.url + "/v1/models")["data"]}
     assert models == {"alpha", "beta"}
@@ -92,7 +102,9 @@ def test_model_alias_is_rewritten_to_the_canonical_name(
     sim = sim_factory(model="canonical-model")
     gateway = gateway_factory(sim, flags=("--model-alias", "nickname=canonical-model"))
     post(gateway, {**CHAT, "model": "nickname"})
-    assert last_request(sim, "/v1/chat/completions")["body"]["model"] == "canonical-model"
+    assert (
+        last_request(sim, "/v1/chat/completions")["body"]["model"] == "canonical-model"
+    )
     models = {m["id"] for m in http_json(gateway.url + "/v1/models")["data"]}
     assert models == {"canonical-model", "nickname"}
 
@@ -112,7 +124,12 @@ def test_forwarded_headers_follow_the_allow_list(
     }
     post(gateway, CHAT, sent)
     seen = last_request(sim, "/v1/chat/completions")["headers"]
-    for name in ("authorization", "x-correlation-id", "traceparent", "x-request-id-tenant"):
+    for name in (
+        "authorization",
+        "x-correlation-id",
+        "traceparent",
+        "x-request-id-tenant",
+    ):
         assert seen[name] == sent[name]
     assert "x-secret-internal" not in seen and "cookie" not in seen
 
@@ -153,7 +170,10 @@ def test_client_request_id_is_echoed_and_forwarded(
     gateway = gateway_factory(sim)
     headers, _ = post(gateway, CHAT, {"x-correlation-id": "my-id-42"})
     assert headers["x-request-id"] == "my-id-42"
-    assert last_request(sim, "/v1/chat/completions")["headers"]["x-request-id"] == "my-id-42"
+    assert (
+        last_request(sim, "/v1/chat/completions")["headers"]["x-request-id"]
+        == "my-id-42"
+    )
     too_long = "a" * 200
     headers, _ = post(gateway, CHAT, {"x-request-id": too_long})
     assert headers["x-request-id"].startswith("chatcmpl-")
@@ -187,4 +207,6 @@ def test_in_flight_load_returns_to_zero(fleet: tuple[Proc, list[Proc]]) -> None:
     for _ in range(4):
         post(gateway, CHAT)
     assert all(w["load"] == 0 for w in http_json(gateway.url + "/workers")["workers"])
-    assert sum(sim_stats(s)["requests"].get("/v1/chat/completions", 0) for s in sims) > 0
+    assert (
+        sum(sim_stats(s)["requests"].get("/v1/chat/completions", 0) for s in sims) > 0
+    )

@@ -13,8 +13,9 @@ from tests.procs import SMG, Proc, free_port, spawn, wait_http
 
 
 def child_pids(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True
+    )
     return [int(p) for p in out.stdout.split()]
 
 
@@ -22,10 +23,23 @@ def test_serve_sim_fleet_serves_the_openai_sdk_and_stops_on_ctrl_c(
     procs: list[Proc],
 ) -> None:
     port = free_port()
-    serve = spawn("serve", [
-        *SMG, "serve", "--backend", "sim", "--data-parallel-size", "2",
-        "--port", str(port), "--worker-base-port", str(free_port()), "--fast",
-    ], port)
+    serve = spawn(
+        "serve",
+        [
+            *SMG,
+            "serve",
+            "--backend",
+            "sim",
+            "--data-parallel-size",
+            "2",
+            "--port",
+            str(port),
+            "--worker-base-port",
+            str(free_port()),
+            "--fast",
+        ],
+        port,
+    )
     procs.append(serve)
     wait_http(serve, "/readiness", timeout=30)
     workers = child_pids(serve.popen.pid)
@@ -38,7 +52,9 @@ def test_serve_sim_fleet_serves_the_openai_sdk_and_stops_on_ctrl_c(
     )
     assert reply.choices[0].message.content
     stream = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5,
+        model=model,
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=5,
         stream=True,
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)

@@ -46,8 +46,13 @@ def test_stream_bytes_are_identical_to_the_worker_stream(
 ) -> None:
     sim = sim_factory()
     gateway = gateway_factory(sim)
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-            "max_tokens": 12, "stream": True, "seed": 3}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 12,
+        "stream": True,
+        "seed": 3,
+    }
 
     def sse_payload(port: int) -> bytes:
         with stream_request(port, body) as sock:
@@ -80,8 +85,12 @@ def test_client_disconnect_aborts_upstream_and_releases_load(
 ) -> None:
     sim = sim_factory("--itl-base-ms", "20", "--itl-ms-per-running", "0", fast=False)
     gateway = gateway_factory(sim)
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-            "max_tokens": 500, "stream": True}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 500,
+        "stream": True,
+    }
     sock = stream_request(gateway.port, body)
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     sock.close()
@@ -97,10 +106,14 @@ def test_stream_cut_by_worker_ends_with_error_event_and_done(
     sim = sim_factory()
     gateway = gateway_factory(sim)
     set_faults(sim, drop_after_chunks=3)
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}],
-            "max_tokens": 50, "stream": True}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 50,
+        "stream": True,
+    }
     with stream_request(gateway.port, body) as sock:
         payload = _dechunk(read_all(sock).partition(b"\r\n\r\n")[2])
     events = [e for e in payload.split(b"\n\n") if e]
     assert events[-1] == b"data: [DONE]"
-    assert json.loads(events[-2][len(b"data: "):])["error"]["type"] == "stream_error"
+    assert json.loads(events[-2][len(b"data: ") :])["error"]["type"] == "stream_error"

@@ -57,14 +57,18 @@ def test_pipelined_requests_are_answered_in_order() -> None:
 
 
 def test_chunked_request_body_is_reassembled() -> None:
-    raw = (b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
-           b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    raw = (
+        b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
     assert run(exchange(raw, b"abcde")).endswith(b"abcde")
 
 
 def test_oversized_chunked_body_is_413() -> None:
-    raw = (b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
-           b"a\r\n0123456789\r\n0\r\n\r\n")
+    raw = (
+        b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"a\r\n0123456789\r\n0\r\n\r\n"
+    )
     assert run(exchange(raw, b"request_body_too_large"), max_body=5).startswith(
         b"HTTP/1.1 413"
     )
@@ -73,8 +77,10 @@ def test_oversized_chunked_body_is_413() -> None:
 def test_expect_continue_is_answered_before_the_body() -> None:
     async def scenario(port: int) -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /e HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
-                     b"content-length: 2\r\n\r\n")
+        writer.write(
+            b"POST /e HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+            b"content-length: 2\r\n\r\n"
+        )
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b"ok")
         rest = await asyncio.wait_for(reader.readuntil(b"ok"), 5)

@@ -28,8 +28,13 @@ def facts(text: str = "") -> RequestFacts:
 
 @pytest.mark.parametrize(
     "policy",
-    [RandomPolicy(), RoundRobinPolicy(), PowerOfTwoPolicy(), PassthroughPolicy(),
-     CacheAwarePolicy(RoutingConfig())],
+    [
+        RandomPolicy(),
+        RoundRobinPolicy(),
+        PowerOfTwoPolicy(),
+        PassthroughPolicy(),
+        CacheAwarePolicy(RoutingConfig()),
+    ],
 )
 def test_no_workers_gives_none(policy: object) -> None:
     assert policy.select([], facts("x")) is None  # type: ignore[attr-defined]
@@ -78,7 +83,9 @@ def test_cache_aware_repeated_prefix_sticks_and_distinct_prefixes_spread() -> No
 
 def test_cache_aware_spills_from_overloaded_holder() -> None:
     ws = workers(2)
-    policy = CacheAwarePolicy(RoutingConfig(balance_abs_threshold=2, balance_rel_threshold=1.2))
+    policy = CacheAwarePolicy(
+        RoutingConfig(balance_abs_threshold=2, balance_rel_threshold=1.2)
+    )
     holder = policy.select(ws, facts("hot prefix " * 50))
     assert holder is not None
     holder.load = 10
@@ -86,8 +93,12 @@ def test_cache_aware_spills_from_overloaded_holder() -> None:
 
 
 def test_routing_text_joins_message_contents() -> None:
-    body = {"messages": [{"role": "system", "content": "a"},
-                         {"role": "user", "content": [{"type": "text", "text": "b"}]}]}
+    body = {
+        "messages": [
+            {"role": "system", "content": "a"},
+            {"role": "user", "content": [{"type": "text", "text": "b"}]},
+        ]
+    }
     assert routing_text(body) == "a b"
     assert routing_text({"prompt": ["x", "y"]}) == "x y"
     assert routing_text({"input_ids": [1, 2]}) == "1 2"

@@ -8,14 +8,19 @@ from smg.server.request_id import RequestIdSource
 
 @pytest.mark.parametrize(
     ("path", "prefix"),
-    [("/v1/chat/completions", "chatcmpl-"), ("/v1/completions", "cmpl-"),
-     ("/generate", "gnt-"), ("/v1/responses", "resp-"), ("/v1/messages", "msg_"),
-     ("/v1/embeddings", "req-")],
+    [
+        ("/v1/chat/completions", "chatcmpl-"),
+        ("/v1/completions", "cmpl-"),
+        ("/generate", "gnt-"),
+        ("/v1/responses", "resp-"),
+        ("/v1/messages", "msg_"),
+        ("/v1/embeddings", "req-"),
+    ],
 )
 def test_minted_ids_carry_the_route_prefix(path: str, prefix: str) -> None:
     request_id = RequestIdSource(DEFAULT_REQUEST_ID_HEADERS).resolve([], path)
     assert request_id.startswith(prefix) and len(request_id) == len(prefix) + 24
-    assert request_id[len(prefix):].isalnum()
+    assert request_id[len(prefix) :].isalnum()
 
 
 def test_first_valid_header_wins_in_configured_order() -> None:

@@ -3,8 +3,9 @@
 A prefix index per model (block-granular, see prefix_index.py) records, for
 each prefix of the routing text, which workers saw it last. A request whose
 text matches more than `cache_threshold` of an earlier one goes to the
-least-loaded holder of that prefix, so the worker's prefix cache skips most of the prefill; otherwise it
-goes to the least-loaded worker, which then becomes the holder. When the chosen
+least-loaded holder of that prefix, so the worker's prefix cache skips most
+of the prefill; otherwise it goes to the least-loaded worker, which then
+becomes the holder. When the chosen
 holder is overloaded (load above both mean * rel and mean + abs) the request
 spills to the least-loaded worker. The index is bounded: past `max_tree_size`
 characters the least recently used prefix tails are evicted on insert.

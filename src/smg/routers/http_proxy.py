@@ -11,6 +11,7 @@ bytes, never parsed per chunk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,9 @@ class RouteSpec:
     # Without a model the request may go to any worker, and the forwarded body
     # names the model "unknown", as the original does for /generate.
     model_optional: bool = False
+    # Rebuilds a successful whole answer from (request body, worker body); for
+    # routes whose worker reply is not the client's shape (rerank).
+    rewrite_reply: Callable[[dict[str, Any], bytes], bytes] | None = None
 
 
 class HttpProxy:
@@ -104,8 +108,11 @@ class HttpProxy:
                 },
             )
         headers = self.upstream_headers(request, request_id)
+        rewrite = None
+        if spec.rewrite_reply is not None:
+            rewrite = _bind(spec.rewrite_reply, facts.body or {})
         await self._send_once(
-            request, request_id, worker, spec.upstream_path, headers, payload
+            request, request_id, worker, spec.upstream_path, headers, payload, rewrite
         )
 
     async def _send_once(
@@ -116,6 +123,7 @@ class HttpProxy:
         path: str,
         headers: dict[str, str],
         payload: bytes,
+        rewrite: Callable[[bytes], bytes] | None = None,
     ) -> None:
         worker.begin_request()
         try:
@@ -133,7 +141,7 @@ class HttpProxy:
                     },
                 )
                 raise upstream_failure(exc) from exc
-            await relay(request, request_id, worker, upstream)
+            await relay(request, request_id, worker, upstream, rewrite)
         finally:
             worker.end_request()
 
@@ -149,7 +157,11 @@ class HttpProxy:
 
 
 async def relay(
-    request: Request, request_id: str, worker: Worker, upstream: UpstreamResponse
+    request: Request,
+    request_id: str,
+    worker: Worker,
+    upstream: UpstreamResponse,
+    rewrite: Callable[[bytes], bytes] | None = None,
 ) -> None:
     """Copy the worker's answer to the client, whole or streamed as it comes."""
     headers = upstream.headers
@@ -160,6 +172,9 @@ async def relay(
             body = await upstream.read()
         except UpstreamError as exc:
             raise upstream_failure(exc) from exc
+        if rewrite is not None and upstream.status < 300:
+            body = rewrite(body)
+            headers = [(k, v) for k, v in headers if k != b"content-encoding"]
         request.respond(upstream.status, headers, body)
         return
     await _relay_stream(request, request_id, upstream, headers)
@@ -191,6 +206,12 @@ async def _relay_stream(
             # Client gone or task cancelled: drop the worker connection so the
             # engine stops generating for nobody.
             upstream.close()
+
+
+def _bind(
+    rewrite: Callable[[dict[str, Any], bytes], bytes], body: dict[str, Any]
+) -> Callable[[bytes], bytes]:
+    return lambda reply: rewrite(body, reply)
 
 
 def upstream_failure(exc: UpstreamError) -> GatewayError:
@@ -231,10 +252,14 @@ def _model_of(body: dict[str, Any], spec: RouteSpec) -> str | None:
         if field not in body:
             raise errors.missing_field(field)
     model = body.get("model")
-    if model is None:
-        if spec.model_optional:
-            return None
+    if model is None and not spec.model_optional:
         raise errors.missing_field("model")
-    if not isinstance(model, str) or not model:
+    if model is not None and not (isinstance(model, str) and model):
         raise errors.invalid_field("model", "a non-empty string")
+    if "messages" in spec.required:
+        messages = body["messages"]
+        if not isinstance(messages, list):
+            raise errors.invalid_field("messages", "an array of messages")
+        if not messages:
+            raise errors.empty_array("messages")
     return model

@@ -122,7 +122,7 @@ async def flush_all(ctx: AppContext) -> tuple[int, dict[str, Any]]:
         "total_workers": len(workers),
     }
     if not failed:
-        message = f"Cache flushed on {len(succeeded)} workers"
+        message = f"Successfully flushed cache on all {len(succeeded)} workers"
         return 200, {"status": "success", "message": message, **counts}
     body = {
         "status": "partial_success",

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from smg.context import AppContext
 from smg.http.server import Request
 from smg.routers.http_proxy import HttpProxy, RouteSpec
+from smg.routers.rerank import rewrite_rerank_reply
 from smg.server import admin_routes, errors, info_routes
 from smg.server.errors import GatewayError
 
@@ -26,8 +27,17 @@ SERVING_ROUTES: dict[str, RouteSpec] = {
     "/v1/completions": RouteSpec("/v1/completions", ("prompt",)),
     "/generate": RouteSpec("/generate", model_optional=True),
     "/v1/embeddings": RouteSpec("/v1/embeddings", ("input",)),
-    "/v1/rerank": RouteSpec("/v1/rerank", ("query", "documents"), model_optional=True),
-    "/rerank": RouteSpec("/v1/rerank", ("query", "documents"), model_optional=True),
+    "/v1/rerank": RouteSpec(
+        "/v1/rerank",
+        ("query", "documents"),
+        model_optional=True,
+        rewrite_reply=rewrite_rerank_reply,
+    ),
+    "/rerank": RouteSpec(
+        "/v1/rerank",
+        ("model", "query", "documents"),
+        rewrite_reply=rewrite_rerank_reply,
+    ),
     "/v1/classify": RouteSpec("/v1/classify", ("input",)),
     "/v1/responses": RouteSpec("/v1/responses", ("input",)),
     "/v1/messages": RouteSpec("/v1/messages", ("messages",)),

@@ -86,8 +86,17 @@ def missing_field(field: str) -> GatewayError:
 def invalid_field(field: str, expected: str) -> GatewayError:
     return GatewayError(
         400,
-        "invalid_value",
+        "invalid_type",
         f"Invalid JSON data: field `{field}` must be {expected}",
+        param=field,
+    )
+
+
+def empty_array(field: str) -> GatewayError:
+    return GatewayError(
+        400,
+        "empty_array",
+        f"Invalid '{field}': empty array. Expected an array with at least one item",
         param=field,
     )
 

@@ -7,14 +7,18 @@ from typing import Any
 
 import orjson
 
-from smg.http.server import Headers, Request
+from smg.http.server import Request
 
 JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
 
 
 def send_json(
-    request: Request, request_id: str, status: int, data: Any, extra: Sequence[tuple[bytes, bytes]] = ()
+    request: Request,
+    request_id: str,
+    status: int,
+    data: Any,
+    extra: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     headers = [(b"content-type", JSON), (b"x-request-id", request_id.encode("ascii"))]
     headers.extend(extra)

@@ -1,0 +1,182 @@
+"""The gateway benchmark in one command: `.venv/bin/python bench/run.py [--quick]`.
+
+Measures direct (the floor), smg-py and smg-rust in one run, prints a Markdown
+table of medians with their spread and writes every run to
+bench/results/<timestamp>.json. See bench/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make the repository root importable so `bench` resolves.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report, targets  # noqa: E402
+from bench.runner import ScenarioResult, Settings, run_scenario  # noqa: E402
+from bench.scenarios import build_scenarios  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+# (duration, repetitions, warm-up) in seconds; the full run stays under ~5 min.
+FULL = (5, 5, 1)
+QUICK = (2, 2, 1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark smg-py against the original smg and the bare upstream.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s runs, 2 repetitions (a smoke run)"
+    )
+    parser.add_argument("--duration", type=int, help="seconds per run (5)")
+    parser.add_argument("--reps", type=int, help="repetitions per target (5)")
+    parser.add_argument("--warmup", type=int, help="warm-up seconds per target (1)")
+    parser.add_argument(
+        "--scenarios", default="s1,s2,s3", help="comma list of s1, s2, s3"
+    )
+    parser.add_argument(
+        "--targets",
+        default=",".join(targets.TARGETS),
+        help="comma list of direct, smg-py, smg-rust",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="gateway on the second core, upstream and wrk on the first "
+        "(default: on with two or more cores)",
+    )
+    parser.add_argument("--stream-connections", type=int, default=16)
+    parser.add_argument("--stream-tokens", type=int, default=256)
+    parser.add_argument(
+        "--results-dir", type=Path, default=BENCH_DIR / "results"
+    )
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    duration, reps, warmup = QUICK if args.quick else FULL
+    cores = sorted(os.sched_getaffinity(0))
+    pin = len(cores) >= 2 if args.pin is None else args.pin
+    if pin and len(cores) < 2:
+        sys.exit("--pin needs at least two cores")
+    return Settings(
+        duration_s=args.duration or duration,
+        reps=args.reps or reps,
+        warmup_s=args.warmup or warmup,
+        gateway_core=cores[1] if pin else None,
+        load_core=cores[0] if pin else None,
+    )
+
+
+def chosen_targets(names: str) -> tuple[list[targets.Target], list[str]]:
+    chosen, notes = [], []
+    for name in names.split(","):
+        if name not in targets.TARGETS:
+            sys.exit(f"--targets: unknown target {name!r}")
+        if name == "smg-rust" and (note := targets.ensure_original()):
+            notes.append(note)
+            continue
+        chosen.append(targets.TARGETS[name])
+    return chosen, notes
+
+
+def machine() -> dict[str, object]:
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    git = subprocess.run(
+        ["git", "-C", str(BENCH_DIR), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg": [float(value) for value in load],
+        "git_head": git.stdout.strip(),
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    chosen, start_notes = chosen_targets(args.targets)
+    wanted = args.scenarios.split(",")
+    scenarios = [
+        s
+        for s in build_scenarios(args.stream_connections, args.stream_tokens)
+        if s.key in wanted
+    ]
+    machine_before = machine()
+
+    results: list[ScenarioResult] = []
+    with tempfile.TemporaryDirectory(prefix="smg-bench-") as tmp:
+        for scenario in scenarios:
+            print(f"{scenario.key}: {scenario.title}", file=sys.stderr, flush=True)
+            results.append(run_scenario(scenario, chosen, settings, Path(tmp)))
+
+    table = report.markdown_table(results)
+    notes = start_notes + report.notes(results)
+    notes.append(_settings_note(settings, machine_before))
+    print(table)
+    print()
+    print("\n".join(f"- {note}" for note in notes))
+    path = _write_json(args.results_dir, settings, machine_before, results, notes)
+    print(f"\nresults: {path}")
+
+
+def _settings_note(settings: Settings, before: dict[str, object]) -> str:
+    pinning = (
+        f"gateway on core {settings.gateway_core}, upstream and wrk on core "
+        f"{settings.load_core}"
+        if settings.gateway_core is not None
+        else "unpinned"
+    )
+    return (
+        f"{settings.reps} repetitions × {settings.duration_s} s per target, "
+        f"{pinning}; load average at start {before['loadavg']}."
+    )
+
+
+def _write_json(
+    results_dir: Path,
+    settings: Settings,
+    machine_before: dict[str, object],
+    results: list[ScenarioResult],
+    notes: list[str],
+) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    record = {
+        "settings": settings.__dict__,
+        "machine_before": machine_before,
+        "machine_after": machine(),
+        "summary": report.summary_json(results),
+        "notes": notes,
+        "scenarios": [result.to_json() for result in results],
+    }
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    main()
