@@ -98,7 +98,8 @@ def wait_ready(child: Child, url: str, timeout_s: float, body: bytes | None) -> 
         if _answers_ok(url, body):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{child.name} not ready after {timeout_s}s:\n{child.log_tail()}")
+    tail = child.log_tail()
+    raise RuntimeError(f"{child.name} not ready after {timeout_s}s:\n{tail}")
 
 
 def _answers_ok(url: str, body: bytes | None) -> bool:
@@ -152,11 +153,9 @@ def busy_seconds_per_core() -> dict[int, float]:
         name, *values = line.split()
         if not name.startswith("cpu") or name == "cpu":
             continue
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(
-            int, values[:8]
-        )
-        # Interrupt time is left out: loopback traffic is charged there, so it
-        # would count our own load as someone else's. Steal is the hypervisor
-        # running another guest, which is exactly the interference to report.
-        busy[int(name[3:])] = (user + nice + system + steal) / CLOCK_TICKS_PER_S
+        ticks = [int(value) for value in values[:8]]
+        # Everything but idle (3) and iowait (4). Interrupt time counts as busy:
+        # the kernel charges loopback softirq work to the tasks' own CPU time too,
+        # so leaving it out would make our processes look larger than the cores.
+        busy[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS_PER_S
     return busy

@@ -1,6 +1,6 @@
 """Turn runs into medians with their spread: a Markdown table and a JSON record.
 
-Every cell is `median (min–max)` over the repetitions. Added latency is paired:
+Every cell is `median (min..max)` over the repetitions. Added latency is paired:
 each gateway run is compared with the direct run of the same repetition, which
 ran seconds apart, so slow drift of the machine cancels out.
 """
@@ -40,7 +40,7 @@ class Spread:
     def cell(self, digits: int = 0) -> str:
         return (
             f"{self.median:,.{digits}f} "
-            f"({self.low:,.{digits}f}–{self.high:,.{digits}f})"
+            f"({self.low:,.{digits}f}..{self.high:,.{digits}f})"
         )
 
 
@@ -128,8 +128,7 @@ def _stream_rows(key: str, result: ScenarioResult) -> list[Row]:
 
 def _gateway_rows(key: str, result: ScenarioResult) -> list[Row]:
     peak_mib = {
-        target: Spread.of([kib / 1024])
-        for target, kib in result.peak_rss_kib.items()
+        target: Spread.of([kib / 1024]) for target, kib in result.peak_rss_kib.items()
     }
     return [
         _row(f"{key} gateway CPU µs/request", result, GATEWAYS, _cpu_us_per_request),
@@ -171,9 +170,7 @@ def notes(results: Sequence[ScenarioResult]) -> list[str]:
         if result.chunks_per_response:
             lines.append(f"{s.key.upper()} SSE chunks per response: "
                          f"{result.chunks_per_response}.")  # fmt: skip
-        errors = {
-            t: sum(r.errors for r in _runs(result, t)) for t in COLUMNS
-        }
+        errors = {t: sum(r.errors for r in _runs(result, t)) for t in COLUMNS}
         if any(errors.values()):
             lines.append(f"{s.key.upper()} ERRORS (non-2xx or socket): {errors}.")
         lines.extend(result.notes)

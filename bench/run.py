@@ -21,9 +21,9 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable so `bench` resolves.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, targets  # noqa: E402
-from bench.runner import ScenarioResult, Settings, run_scenario  # noqa: E402
-from bench.scenarios import build_scenarios  # noqa: E402
+from bench import report, targets
+from bench.runner import ScenarioResult, Settings, run_scenario
+from bench.scenarios import build_scenarios
 
 BENCH_DIR = Path(__file__).resolve().parent
 # (duration, repetitions, warm-up) in seconds; the full run stays under ~5 min.
@@ -59,9 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stream-connections", type=int, default=16)
     parser.add_argument("--stream-tokens", type=int, default=256)
-    parser.add_argument(
-        "--results-dir", type=Path, default=BENCH_DIR / "results"
-    )
+    parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     return parser
 
 
@@ -152,7 +150,7 @@ def _settings_note(settings: Settings, before: dict[str, object]) -> str:
         else "unpinned"
     )
     return (
-        f"{settings.reps} repetitions × {settings.duration_s} s per target, "
+        f"{settings.reps} repetitions x {settings.duration_s} s per target, "
         f"{pinning}; load average at start {before['loadavg']}."
     )
 

@@ -103,7 +103,9 @@ def run_scenario(
     return result
 
 
-def _start_upstream(scenario: Scenario, tmp: Path, core: int | None) -> tuple[Child, str]:
+def _start_upstream(
+    scenario: Scenario, tmp: Path, core: int | None
+) -> tuple[Child, str]:
     if scenario.upstream == "nginx":
         return upstreams.start_nginx(tmp, core)
     return upstreams.start_sim(tmp, core)
@@ -131,7 +133,9 @@ def _start_targets(
     return live
 
 
-def _check_chunks(scenario: Scenario, live: list[_Live], result: ScenarioResult) -> None:
+def _check_chunks(
+    scenario: Scenario, live: list[_Live], result: ScenarioResult
+) -> None:
     for target in live:
         count = count_chunks(target.url, scenario.body)
         result.chunks_per_response[target.name] = count

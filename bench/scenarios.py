@@ -67,9 +67,7 @@ def count_chunks(base_url: str, body: str) -> int:
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        conn.request(
-            "POST", CHAT_PATH, body, {"Content-Type": "application/json"}
-        )
+        conn.request("POST", CHAT_PATH, body, {"Content-Type": "application/json"})
         response = conn.getresponse()
         payload = response.read().decode(errors="replace")
     finally:

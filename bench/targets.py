@@ -50,9 +50,7 @@ def start_smg_py(upstream_url: str, tmp: Path, core: int | None) -> tuple[Child,
     return _start_gateway("smg-py", argv, port, tmp, core)
 
 
-def start_smg_rust(
-    upstream_url: str, tmp: Path, core: int | None
-) -> tuple[Child, str]:
+def start_smg_rust(upstream_url: str, tmp: Path, core: int | None) -> tuple[Child, str]:
     port = free_port()
     argv = [
         str(original_venv() / "bin" / "smg"), "launch", "--worker-urls",
@@ -97,9 +95,10 @@ def ensure_original() -> str | None:
     for argv in steps:
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
-            return f"smg-rust skipped: `{' '.join(argv)}` failed: " + (
-                result.stderr.strip().splitlines() or ["no output"]
-            )[-1]
+            return (
+                f"smg-rust skipped: `{' '.join(argv)}` failed: "
+                + (result.stderr.strip().splitlines() or ["no output"])[-1]
+            )
     if not (venv / "bin" / "smg").exists():
         return f"smg-rust skipped: no smg command in {venv} after install"
     return None

@@ -9,9 +9,8 @@ engine only paces its delivery; with no latency nothing sleeps at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from smg.sim.config import SimConfig
 from smg.sim.latency import LatencyModel
@@ -66,22 +65,14 @@ class Engine:
         self.latency = latency or LatencyModel(config.latency)
         self.is_fast = self.latency.is_zero
 
-    @asynccontextmanager
-    async def generate(self, spec: GenerationSpec) -> AsyncIterator[Generation]:
-        """Hold a running slot for the body of the `async with`, prefilled.
+    def generate(self, spec: GenerationSpec) -> Admission:
+        """`async with engine.generate(spec) as generation:` runs one request.
 
-        Raises QueueFullError when the waiting queue is full. Cancellation while
-        waiting leaves the queue; the slot is always released on exit.
+        Entering waits for a running slot (raises QueueFullError when the queue is
+        full) and prefills; the slot is held for the body and always released.
+        Cancellation while waiting leaves the queue.
         """
-        prompt_tokens = spec.prompt.num_tokens
-        reserve_tokens = prompt_tokens + spec.max_tokens * spec.n
-        await self.scheduler.acquire(reserve_tokens, prompt_tokens)
-        try:
-            generation = await self._prefill(spec, prompt_tokens)
-            yield generation
-            self.stats.completion_tokens += generation.completion_tokens
-        finally:
-            self.scheduler.release(reserve_tokens)
+        return Admission(self, spec)
 
     async def step(self) -> None:
         """Pace one decode step for a streamed answer."""
@@ -102,23 +93,23 @@ class Engine:
         self.cache.clear()
         logger.info("prefix cache flushed")
 
-    async def _prefill(self, spec: GenerationSpec, prompt_tokens: int) -> Generation:
+    async def prefill(self, spec: GenerationSpec, prompt_tokens: int) -> Generation:
         keys = spec.prompt.block_keys()
         cached = min(self.cache.match(keys), prompt_tokens)
         stats = self.stats
         stats.prompt_tokens += prompt_tokens
         stats.cache_hit_tokens += cached
-        logger.debug(
-            "prefill", extra={"prompt_tokens": prompt_tokens, "cached_tokens": cached}
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            extra = {"prompt_tokens": prompt_tokens, "cached_tokens": cached}
+            logger.debug("prefix matched", extra=extra)
 
         if not self.is_fast:
             await self.latency.sleep(self.latency.ttft_s(prompt_tokens - cached))
         # Insert after prefill: a concurrent twin still in prefill cannot hit.
         self.cache.insert(keys)
-        return Generation(prompt_tokens, cached, self._sample(spec))
+        return Generation(prompt_tokens, cached, self.sample(spec))
 
-    def _sample(self, spec: GenerationSpec) -> list[Completion]:
+    def sample(self, spec: GenerationSpec) -> list[Completion]:
         base = mix_seed(
             self._seed,
             spec.prompt.fingerprint(),
@@ -128,3 +119,44 @@ class Engine:
             sample(mix_seed(base, index), spec.max_tokens, spec.stop)
             for index in range(spec.n)
         ]
+
+
+class Admission:
+    """The async context of one admitted request (see `Engine.generate`).
+
+    A plain class rather than `contextlib.asynccontextmanager`: it is entered once
+    per request, where the generator machinery is a visible share of the cost.
+    """
+
+    __slots__ = ("_engine", "_generation", "_reserve_tokens", "_spec")
+
+    def __init__(self, engine: Engine, spec: GenerationSpec) -> None:
+        self._engine = engine
+        self._spec = spec
+        self._reserve_tokens = 0
+        self._generation: Generation | None = None
+
+    async def __aenter__(self) -> Generation:
+        spec = self._spec
+        prompt_tokens = spec.prompt.num_tokens
+        reserve_tokens = prompt_tokens + spec.max_tokens * spec.n
+        scheduler = self._engine.scheduler
+        await scheduler.acquire(reserve_tokens, prompt_tokens)
+        self._reserve_tokens = reserve_tokens
+        try:
+            self._generation = await self._engine.prefill(spec, prompt_tokens)
+        except BaseException:
+            scheduler.release(reserve_tokens)
+            raise
+        return self._generation
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        engine = self._engine
+        if exc_type is None and self._generation is not None:
+            engine.stats.completion_tokens += self._generation.completion_tokens
+        engine.scheduler.release(self._reserve_tokens)

@@ -218,8 +218,9 @@ async def _stream(
             opening = chunks.opening(index)
             if opening is not None:
                 await stream.send(opening)
+        step = None if engine.is_fast else engine.step
         await relay_tokens(
-            stream, generation.choices, engine.step, chunks.token, chunks.finish
+            stream, generation.choices, step, chunks.token, chunks.finish
         )
         if with_usage:
             event = chunks.head.object(chunks.kind, choices=[], usage=usage(generation))

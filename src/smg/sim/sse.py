@@ -8,7 +8,7 @@ single stream costs few system calls. With latency each event goes out at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import orjson
@@ -76,6 +76,20 @@ class EventStream:
             await self._flush()
             self._drop()
 
+    async def send_all(self, events: Sequence[bytes]) -> None:
+        """Send many events; with coalescing they go out in batches."""
+        if not self._coalesce or self._drop_after is not None:
+            for event in events:
+                await self.send(event)
+            return
+        buffer = self._buffer
+        for start in range(0, len(events), _BATCH_EVENTS):
+            buffer.extend(events[start : start + _BATCH_EVENTS])
+            if len(buffer) >= _BATCH_EVENTS:
+                await self._flush()
+                await asyncio.sleep(0)
+        self._sent += len(events)
+
     async def finish(self, last: bytes = DONE) -> None:
         """Send the closing event (`[DONE]` unless told) and end the body."""
         if last:
@@ -106,27 +120,58 @@ def open_stream(ctx: SimContext, request: Request) -> EventStream:
     return stream
 
 
+TokenEvent = Callable[[int, str], bytes]
+FinishEvent = Callable[[int, Completion], bytes]
+
+
 async def relay_tokens(
     stream: EventStream,
     choices: Sequence[Completion],
-    step: Callable[[], Awaitable[None]],
-    token_event: Callable[[int, str], bytes],
-    finish_event: Callable[[int, Completion], bytes],
+    step: Callable[[], Awaitable[None]] | None,
+    token_event: TokenEvent,
+    finish_event: FinishEvent,
 ) -> None:
     """Send one event per token, choices interleaved step by step.
 
-    Each choice's finish event follows its last token; a choice with no tokens
-    finishes before the first step.
+    `step` paces each decode step; None means no pacing, and the events are then
+    built in one go and sent in batches. Each choice's finish event follows its
+    last token; a choice with no tokens finishes before the first step.
     """
-    for index, choice in enumerate(choices):
-        if not choice.pieces:
-            await stream.send(finish_event(index, choice))
+    if step is None:
+        await stream.send_all(_all_events(choices, token_event, finish_event))
+        return
+    for position, events in enumerate(_steps(choices, token_event, finish_event)):
+        if position:
+            await step()
+        for event in events:
+            await stream.send(event)
+
+
+def _all_events(
+    choices: Sequence[Completion], token_event: TokenEvent, finish_event: FinishEvent
+) -> list[bytes]:
+    if len(choices) == 1:
+        # The common case, without the per-step bookkeeping.
+        choice = choices[0]
+        events = [token_event(0, piece) for piece in choice.pieces]
+        events.append(finish_event(0, choice))
+        return events
+    steps = _steps(choices, token_event, finish_event)
+    return [event for events in steps for event in events]
+
+
+def _steps(
+    choices: Sequence[Completion], token_event: TokenEvent, finish_event: FinishEvent
+) -> Iterator[list[bytes]]:
+    """The events of each decode step; the first list precedes any step."""
+    yield [finish_event(i, c) for i, c in enumerate(choices) if not c.pieces]
     longest = max((len(choice.pieces) for choice in choices), default=0)
     for position in range(longest):
-        await step()
+        events = []
         for index, choice in enumerate(choices):
             pieces = choice.pieces
             if position < len(pieces):
-                await stream.send(token_event(index, pieces[position]))
+                events.append(token_event(index, pieces[position]))
                 if position == len(pieces) - 1:
-                    await stream.send(finish_event(index, choice))
+                    events.append(finish_event(index, choice))
+        yield events
