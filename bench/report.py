@@ -38,6 +38,8 @@ class Spread:
         return cls(statistics.median(ordered), ordered[0], ordered[-1], q1, q3)
 
     def cell(self, digits: int = 0) -> str:
+        if self.low == self.high:
+            return f"{self.median:,.{digits}f}"
         return (
             f"{self.median:,.{digits}f} "
             f"({self.low:,.{digits}f}..{self.high:,.{digits}f})"
@@ -67,6 +69,10 @@ def _added(result: ScenarioResult, target: str, metric: Metric) -> list[float]:
 
 def _cpu_us_per_request(run: Run) -> float:
     return run.gateway_cpu_s / run.requests * 1e6 if run.requests else 0.0
+
+
+def _cores_busy(run: Run) -> float:
+    return run.gateway_cpu_s / run.duration_s
 
 
 def _chunks_metric(result: ScenarioResult) -> dict[str, Metric]:
@@ -132,6 +138,8 @@ def _gateway_rows(key: str, result: ScenarioResult) -> list[Row]:
     }
     return [
         _row(f"{key} gateway CPU µs/request", result, GATEWAYS, _cpu_us_per_request),
+        # Below ~0.95 the gateway was waiting on the upstream or wrk, not saturated.
+        _row(f"{key} gateway CPU cores busy", result, GATEWAYS, _cores_busy, 2),
         Row(f"{key} gateway peak RSS MiB", dict(peak_mib), 1),
     ]
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -23,7 +24,7 @@ if __package__ in (None, ""):
 
 from bench import report, targets
 from bench.runner import ScenarioResult, Settings, run_scenario
-from bench.scenarios import build_scenarios
+from bench.scenarios import Scenario, build_scenarios
 
 BENCH_DIR = Path(__file__).resolve().parent
 # (duration, repetitions, warm-up) in seconds; the full run stays under ~5 min.
@@ -126,20 +127,32 @@ def main(argv: list[str] | None = None) -> None:
     ]
     machine_before = machine()
 
-    results: list[ScenarioResult] = []
-    with tempfile.TemporaryDirectory(prefix="smg-bench-") as tmp:
-        for scenario in scenarios:
-            print(f"{scenario.key}: {scenario.title}", file=sys.stderr, flush=True)
-            results.append(run_scenario(scenario, chosen, settings, Path(tmp)))
-
+    results, run_notes = run_all(scenarios, chosen, settings)
     table = report.markdown_table(results)
-    notes = start_notes + report.notes(results)
+    notes = start_notes + run_notes + report.notes(results)
     notes.append(_settings_note(settings, machine_before))
     print(table)
     print()
     print("\n".join(f"- {note}" for note in notes))
     path = _write_json(args.results_dir, settings, machine_before, results, notes)
     print(f"\nresults: {path}")
+
+
+def run_all(
+    scenarios: list[Scenario], chosen: list[targets.Target], settings: Settings
+) -> tuple[list[ScenarioResult], list[str]]:
+    """Run each scenario in turn; one that fails is noted and the rest still run."""
+    results: list[ScenarioResult] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="smg-bench-") as tmp:
+        for scenario in scenarios:
+            print(f"{scenario.key}: {scenario.title}", file=sys.stderr, flush=True)
+            try:
+                results.append(run_scenario(scenario, chosen, settings, Path(tmp)))
+            except RuntimeError as exc:
+                notes.append(f"{scenario.key.upper()} skipped: {exc}")
+                print(notes[-1], file=sys.stderr, flush=True)
+    return results, notes
 
 
 def _settings_note(settings: Settings, before: dict[str, object]) -> str:
@@ -165,7 +178,7 @@ def _write_json(
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     record = {
-        "settings": settings.__dict__,
+        "settings": asdict(settings),
         "machine_before": machine_before,
         "machine_after": machine(),
         "summary": report.summary_json(results),

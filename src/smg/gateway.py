@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable
 
@@ -17,20 +18,26 @@ from smg.http.server import HttpServer, ServerLimits
 from smg.observability.logging import setup_logging
 from smg.server import errors
 from smg.server.app import GatewayApp
+from smg.server.auth import warn_if_open
+from smg.workers.health import HealthChecker
 from smg.workers.startup import bring_up
-from smg.workers.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+# Requests already on their way when SIGTERM lands get this long to arrive.
+SETTLE_MAX_S = 5.0
+DRAIN_POLL_S = 0.05
+
 
 async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
-    """Serve until `stop` is set. Workers come online in the background."""
+    """Serve until `stop` is set, then drain. Workers come online in the background."""
     ctx = AppContext.build(config)
     ctx.started_at = time.time()
     await ctx.client.start()
-    limits = ServerLimits(max_body_bytes=config.server.max_payload_size_bytes)
-    server = HttpServer(GatewayApp(ctx), errors.render_status, limits)
-    await server.start(config.server.host, config.server.port)
+    app = GatewayApp(ctx)
+    warn_if_open(app.auth)
+    server = HttpServer(app, errors.render_status, _limits(config))
+    await server.start(config.server.host, config.server.port, ssl=_server_tls(config))
     logger.info(
         "gateway listening",
         extra={
@@ -41,23 +48,65 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
             "version": __version__,
         },
     )
+    health = HealthChecker(ctx.registry, ctx.client, config.health, config.workers)
+    health.start()
     tasks = [
         asyncio.create_task(_add_startup_worker(ctx, url))
         for url in config.workers.urls
     ]
     try:
         await stop.wait()
+        await _drain(ctx, server)
     finally:
         for task in tasks:
             task.cancel()
+        await health.close()
         await server.close()
         await ctx.client.close()
         for policy in ctx.policies.all():
             policy.close()
 
 
+async def _drain(ctx: AppContext, server: HttpServer) -> None:
+    """Finish in-flight requests before exiting, within the grace period.
+
+    Readiness turns 503 at once so load balancers stop sending; the listener
+    stays open briefly for requests already on their way, then closes.
+    """
+    grace_s = ctx.config.server.shutdown_grace_period_secs
+    ctx.draining = True
+    logger.info("draining", extra={"in_flight": ctx.in_flight, "grace_s": grace_s})
+    deadline = time.monotonic() + grace_s
+    if ctx.in_flight:
+        # Busy: keep accepting a little longer for requests already on their way.
+        await asyncio.sleep(min(grace_s / 2, SETTLE_MAX_S))
+    server.stop_accepting()
+    while ctx.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(DRAIN_POLL_S)
+    if ctx.in_flight:
+        logger.warning("grace period over; closing", extra={"in_flight": ctx.in_flight})
+
+
+def _limits(config: GatewayConfig) -> ServerLimits:
+    s = config.server
+    return ServerLimits(
+        max_body_bytes=s.max_payload_size_bytes,
+        header_read_timeout_s=s.header_read_timeout_secs,
+        idle_timeout_s=s.idle_connection_timeout_secs,
+    )
+
+
+def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
+    security = config.security
+    if not security.tls_cert_path:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(security.tls_cert_path, security.tls_key_path)
+    return context
+
+
 async def _add_startup_worker(ctx: AppContext, url: str) -> None:
-    worker = Worker(url, api_key=ctx.config.workers.api_key)
+    worker = ctx.new_worker(url, api_key=ctx.config.security.api_key)
     ctx.registry.add(worker)
     await bring_up(worker, ctx.registry, ctx.client, ctx.config.workers)
 

@@ -10,9 +10,14 @@ from typing import Any
 from smg.config import (
     DEFAULT_REQUEST_ID_HEADERS,
     POLICIES,
+    AdmissionConfig,
+    CircuitBreakerConfig,
     GatewayConfig,
+    HealthConfig,
     LoggingConfig,
+    RetryConfig,
     RoutingConfig,
+    SecurityConfig,
     ServerConfig,
     WorkerConfig,
 )
@@ -45,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     _startup_group(parser, d)
     _logging_group(parser, d)
     _auth_group(parser)
+    _resilience_groups(parser, d)
+    _admission_group(parser, d)
+    _security_groups(parser, d)
     known = set(parser._option_string_actions)
     for flag in sorted(ORIGINAL_LAUNCH_FLAGS - known):
         parser.add_argument(flag, action=_NotBuilt, nargs="*", help=argparse.SUPPRESS)
@@ -194,6 +202,187 @@ def _auth_group(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _resilience_groups(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
+    r, cb, h = d.retry, d.circuit_breaker, d.health
+    retry = parser.add_argument_group("Retry Configuration")
+    retry.add_argument(
+        "--retry-max-retries",
+        type=int,
+        default=r.max_attempts,
+        help="Total attempts per request, the first included",
+    )
+    retry.add_argument(
+        "--retry-initial-backoff-ms",
+        type=int,
+        default=r.initial_backoff_ms,
+        help="First backoff",
+    )
+    retry.add_argument(
+        "--retry-max-backoff-ms",
+        type=int,
+        default=r.max_backoff_ms,
+        help="Longest backoff",
+    )
+    retry.add_argument(
+        "--retry-backoff-multiplier",
+        type=float,
+        default=r.backoff_multiplier,
+        help="Backoff growth per attempt",
+    )
+    retry.add_argument(
+        "--retry-jitter-factor",
+        type=float,
+        default=r.jitter_factor,
+        help="Random share added to or taken from each backoff",
+    )
+    retry.add_argument(
+        "--disable-retries", action="store_true", help="One attempt per request"
+    )
+    breaker = parser.add_argument_group("Circuit Breaker")
+    breaker.add_argument(
+        "--cb-failure-threshold",
+        type=int,
+        default=cb.failure_threshold,
+        help="Consecutive failures that open a worker's circuit",
+    )
+    breaker.add_argument(
+        "--cb-success-threshold",
+        type=int,
+        default=cb.success_threshold,
+        help="Half-open successes that close it",
+    )
+    breaker.add_argument(
+        "--cb-timeout-duration-secs",
+        type=float,
+        default=cb.timeout_secs,
+        help="Seconds an open circuit waits before a trial",
+    )
+    breaker.add_argument(
+        "--cb-window-duration-secs",
+        type=float,
+        default=cb.window_secs,
+        help="Failure window (kept for "
+        "compatibility; failures are counted consecutively)",
+    )
+    breaker.add_argument(
+        "--disable-circuit-breaker",
+        action="store_true",
+        help="Never stop routing to failing workers",
+    )
+    health = parser.add_argument_group("Health Checks")
+    health.add_argument(
+        "--health-failure-threshold",
+        type=int,
+        default=h.failure_threshold,
+        help="Failed probes that make a worker not ready",
+    )
+    health.add_argument(
+        "--health-success-threshold",
+        type=int,
+        default=h.success_threshold,
+        help="Passed probes that make it ready again",
+    )
+    health.add_argument(
+        "--health-check-interval-secs",
+        type=float,
+        default=h.interval_secs,
+        help="Seconds between probes",
+    )
+    health.add_argument(
+        "--disable-health-check", action="store_true", help="No periodic probes"
+    )
+    health.add_argument(
+        "--remove-unhealthy-workers",
+        "--worker-auto-recovery",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Remove workers whose health failed for good",
+    )
+
+
+def _admission_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
+    a, s = d.admission, d.server
+    group = parser.add_argument_group("Rate Limiting")
+    group.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=a.max_concurrent_requests,
+        help="Requests in service at once (-1: 1024 per core, "
+        "at least 4096; 0: no limit)",
+    )
+    group.add_argument(
+        "--queue-size",
+        type=int,
+        default=a.queue_size,
+        help="Requests waiting for capacity (429 beyond)",
+    )
+    group.add_argument(
+        "--queue-timeout-secs",
+        type=float,
+        default=a.queue_timeout_secs,
+        help="Longest wait in the queue (503 beyond)",
+    )
+    group.add_argument(
+        "--rate-limit-tokens-per-second",
+        type=float,
+        default=None,
+        help="Sustained admissions per second",
+    )
+    timeouts = parser.add_argument_group("Connection Handling")
+    timeouts.add_argument(
+        "--shutdown-grace-period-secs",
+        type=float,
+        default=s.shutdown_grace_period_secs,
+        help="Time in-flight requests get after SIGTERM",
+    )
+    timeouts.add_argument(
+        "--header-read-timeout-secs",
+        type=float,
+        default=s.header_read_timeout_secs,
+        help="A request must arrive this soon (0: no limit)",
+    )
+    timeouts.add_argument(
+        "--idle-connection-timeout-secs",
+        type=float,
+        default=s.idle_connection_timeout_secs,
+        help="Idle keep-alive connections close after this",
+    )
+
+
+def _security_groups(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
+    tls = parser.add_argument_group("TLS/mTLS Security")
+    tls.add_argument("--tls-cert-path", default=None, help="Gateway certificate (PEM)")
+    tls.add_argument("--tls-key-path", default=None, help="Gateway private key (PEM)")
+    tls.add_argument(
+        "--client-cert-path",
+        default=None,
+        help="Client certificate presented to https workers (mTLS)",
+    )
+    tls.add_argument(
+        "--client-key-path", default=None, help="Private key of the client certificate"
+    )
+    tls.add_argument(
+        "--ca-cert-paths",
+        nargs="*",
+        default=[],
+        help="CA certificates trusted for https workers",
+    )
+    control = parser.add_argument_group("Control Plane Authentication")
+    control.add_argument(
+        "--control-plane-api-keys",
+        nargs="*",
+        default=[],
+        help="Keys for /workers and admin routes: id:name:role:key "
+        "(role admin or user)",
+    )
+    control.add_argument(
+        "--cors-allowed-origins",
+        nargs="*",
+        default=[],
+        help="Origins browsers may call from, or '*'",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]]:
     """Map parsed flags onto the config tree; also return every problem found."""
     problems = _validate(args)
@@ -206,6 +395,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
             request_id_headers=tuple(
                 args.request_id_headers or DEFAULT_REQUEST_ID_HEADERS
             ),
+            header_read_timeout_secs=args.header_read_timeout_secs,
+            idle_connection_timeout_secs=args.idle_connection_timeout_secs,
+            shutdown_grace_period_secs=args.shutdown_grace_period_secs,
         ),
         routing=RoutingConfig(
             policy=args.policy,
@@ -218,7 +410,6 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
         ),
         workers=WorkerConfig(
             urls=tuple(args.worker_urls),
-            api_key=args.api_key,
             model_path=args.model_path,
             request_timeout_secs=args.request_timeout_secs,
             pool_idle_timeout_secs=args.upstream_pool_idle_timeout_secs,
@@ -228,11 +419,73 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
             health_check_endpoint=args.health_check_endpoint,
             health_check_timeout_secs=args.health_check_timeout_secs,
         ),
+        retry=_retry_config(args),
+        circuit_breaker=_breaker_config(args),
+        health=_health_config(args),
+        admission=_admission_config(args),
+        security=_security_config(args),
         logging=LoggingConfig(
             level=args.log_level, json=args.log_json, dir=args.log_dir
         ),
     )
     return config, problems
+
+
+def _retry_config(args: argparse.Namespace) -> RetryConfig:
+    return RetryConfig(
+        max_attempts=1 if args.disable_retries else args.retry_max_retries,
+        initial_backoff_ms=args.retry_initial_backoff_ms,
+        backoff_multiplier=args.retry_backoff_multiplier,
+        max_backoff_ms=args.retry_max_backoff_ms,
+        jitter_factor=args.retry_jitter_factor,
+    )
+
+
+def _breaker_config(args: argparse.Namespace) -> CircuitBreakerConfig:
+    return CircuitBreakerConfig(
+        enabled=not args.disable_circuit_breaker,
+        failure_threshold=args.cb_failure_threshold,
+        success_threshold=args.cb_success_threshold,
+        timeout_secs=args.cb_timeout_duration_secs,
+        window_secs=args.cb_window_duration_secs,
+    )
+
+
+def _health_config(args: argparse.Namespace) -> HealthConfig:
+    return HealthConfig(
+        enabled=not args.disable_health_check,
+        interval_secs=args.health_check_interval_secs,
+        failure_threshold=args.health_failure_threshold,
+        success_threshold=args.health_success_threshold,
+        remove_unhealthy=bool(args.remove_unhealthy_workers),
+    )
+
+
+def _admission_config(args: argparse.Namespace) -> AdmissionConfig:
+    return AdmissionConfig(
+        max_concurrent_requests=args.max_concurrent_requests,
+        queue_size=args.queue_size,
+        queue_timeout_secs=args.queue_timeout_secs,
+        rate_limit_tokens_per_second=args.rate_limit_tokens_per_second,
+    )
+
+
+def _security_config(args: argparse.Namespace) -> SecurityConfig:
+    keys = tuple(
+        (parts[0], parts[1], parts[2], parts[3])
+        for parts in (k.split(":", 3) for k in args.control_plane_api_keys)
+        if len(parts) == 4
+    )
+    return SecurityConfig(
+        api_key=args.api_key,
+        control_plane_keys=keys,
+        cors_allowed_origins=tuple(args.cors_allowed_origins),
+        tls_cert_path=args.tls_cert_path,
+        tls_key_path=args.tls_key_path,
+        client_cert_path=args.client_cert_path,
+        client_key_path=args.client_key_path,
+        ca_cert_paths=tuple(args.ca_cert_paths),
+    )
 
 
 def _validate(args: argparse.Namespace) -> list[str]:
@@ -260,6 +513,25 @@ def _validate(args: argparse.Namespace) -> list[str]:
     for flag, value in positive.items():
         if value <= 0:
             problems.append(f"{flag} must be greater than 0, got {value}")
+    for key in args.control_plane_api_keys:
+        parts = key.split(":", 3)
+        if len(parts) != 4 or parts[2] not in ("admin", "user") or not parts[3]:
+            problems.append(
+                "--control-plane-api-keys entries must be "
+                "id:name:role:key with role admin or user"
+            )
+    if bool(args.tls_cert_path) != bool(args.tls_key_path):
+        problems.append("--tls-cert-path and --tls-key-path go together")
+    at_least_one = {
+        "--retry-max-retries": args.retry_max_retries,
+        "--cb-failure-threshold": args.cb_failure_threshold,
+        "--cb-success-threshold": args.cb_success_threshold,
+        "--health-failure-threshold": args.health_failure_threshold,
+        "--health-success-threshold": args.health_success_threshold,
+    }
+    for flag, value in at_least_one.items():
+        if value < 1:
+            problems.append(f"{flag} must be at least 1, got {value}")
     if not 0.0 <= args.cache_threshold <= 1.0:
         problems.append(
             f"--cache-threshold must be in [0, 1], got {args.cache_threshold}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -134,15 +135,18 @@ def test_forwarded_headers_follow_the_allow_list(
     assert "x-secret-internal" not in seen and "cookie" not in seen
 
 
-def test_api_key_is_sent_when_client_sends_none(
+def test_api_key_guards_serving_and_reaches_the_worker(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
     sim = sim_factory()
     gateway = gateway_factory(sim, flags=("--api-key", "sekret"))
-    post(gateway, CHAT)
-    assert last_request(sim, "/v1/chat/completions")["headers"]["authorization"] == (
-        "Bearer sekret"
-    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        post(gateway, CHAT)
+    assert refused.value.code == 401
+    post(gateway, CHAT, {"authorization": "Bearer sekret"})
+    seen = last_request(sim, "/v1/chat/completions")["headers"]
+    assert seen["authorization"] == "Bearer sekret"
+    assert last_request(sim, "/health")["headers"]["authorization"] == "Bearer sekret"
 
 
 @pytest.mark.parametrize(

@@ -95,3 +95,39 @@ def test_stream_is_chunked_for_http11_and_raw_for_http10() -> None:
     assert b"4\r\none \r\n3\r\ntwo\r\n0\r\n\r\n" in chunked
     raw = run(exchange(b"GET /stream HTTP/1.0\r\n\r\n", b"two"))
     assert raw.endswith(b"one two") and b"connection: close" in raw
+
+
+def test_body_in_many_chunks_is_reassembled_in_order() -> None:
+    payload = b"".join(b"%05d" % i for i in range(20000))
+    head = b"POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(payload)
+
+    async def scenario(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)
+        for start in range(0, len(payload), 7000):
+            writer.write(payload[start : start + 7000])
+            await writer.drain()
+        data = b""
+        while not data.endswith(payload[-10:]):
+            data += await asyncio.wait_for(reader.read(1 << 20), 5)
+        writer.close()
+        return data
+
+    assert run(scenario).endswith(payload)
+
+
+def test_stalled_request_head_is_closed_with_408() -> None:
+    async def main() -> bytes:
+        limits = ServerLimits(header_read_timeout_s=0.2, timeout_check_interval_s=0.05)
+        server = HttpServer(echo, render_status, limits)
+        await server.start("127.0.0.1", 0)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /slow HTTP/1.1\r\nhost: x\r\n")
+            data = await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            return data
+        finally:
+            await server.close()
+
+    assert asyncio.run(main()).startswith(b"HTTP/1.1 408")

@@ -15,6 +15,7 @@ import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import cast
 
 import httptools
@@ -68,6 +69,13 @@ class ServerLimits:
     max_body_bytes: int = 512 * 1024 * 1024
     # More pipelined requests than this pause reading until the queue drains.
     max_pipelined_requests: int = 16
+    # A request head (and a body in progress) must complete this soon; guards
+    # against slowloris clients. 0 disables.
+    header_read_timeout_s: float = 30.0
+    # An idle keep-alive connection is closed after this long. 0 disables.
+    idle_timeout_s: float = 90.0
+    # How often connections are checked against the two timeouts above.
+    timeout_check_interval_s: float = 1.0
 
 
 class Request:
@@ -78,6 +86,7 @@ class Request:
         "_conn",
         "_started",
         "body",
+        "extra_headers",
         "headers",
         "http_minor",
         "keep_alive",
@@ -104,6 +113,8 @@ class Request:
         self.body = body
         self.keep_alive = keep_alive
         self.http_minor = http_minor
+        # Headers added to whatever response this request gets (CORS, explain).
+        self.extra_headers: Headers | None = None
         self._conn = conn
         self._started = False
         self._chunked = False
@@ -129,6 +140,9 @@ class Request:
         parts = [status_line(status)]
         for key, value in headers:
             parts.append(b"%s: %s\r\n" % (key, value))
+        if self.extra_headers:
+            for key, value in self.extra_headers:
+                parts.append(b"%s: %s\r\n" % (key, value))
         if not self.keep_alive:
             parts.append(b"connection: close\r\n")
         parts.append(b"content-length: %d\r\n\r\n" % len(body))
@@ -141,6 +155,9 @@ class Request:
         parts = [status_line(status)]
         for key, value in headers:
             parts.append(b"%s: %s\r\n" % (key, value))
+        if self.extra_headers:
+            for key, value in self.extra_headers:
+                parts.append(b"%s: %s\r\n" % (key, value))
         if self.http_minor >= 1:
             self._chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
@@ -192,8 +209,9 @@ class HttpConnection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: Headers = []
-        self._body: list[bytes] = []
-        self._body_bytes = 0
+        # One chunk stays bytes; more grow one bytearray, whose large buffer goes
+        # back to the OS when freed (many small chunks would fragment the heap).
+        self._body: bytes | bytearray = b""
         self._too_large = False
         self._queue: deque[Request] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -201,6 +219,10 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self.is_closed = False
+        # Timeout bookkeeping: the sweeper compares these with the clock, so the
+        # hot path only stores a float.
+        self._reading_since: float | None = self._loop.time()
+        self._idle_since: float | None = None
 
     # asyncio.Protocol callbacks
 
@@ -236,10 +258,11 @@ class HttpConnection(asyncio.Protocol):
     # httptools parser callbacks
 
     def on_message_begin(self) -> None:
+        self._reading_since = self._loop.time()
+        self._idle_since = None
         self._url = b""
         self._headers = []
-        self._body = []
-        self._body_bytes = 0
+        self._body = b""
         self._too_large = False
 
     def on_url(self, url: bytes) -> None:
@@ -260,14 +283,19 @@ class HttpConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self._too_large:
             return
-        self._body_bytes += len(body)
-        if self._body_bytes > self._limits.max_body_bytes:
+        if len(self._body) + len(body) > self._limits.max_body_bytes:
             self._too_large = True
-            self._body = []
+            self._body = b""
             return
-        self._body.append(body)
+        if not self._body:
+            self._body = body
+        elif isinstance(self._body, bytearray):
+            self._body += body
+        else:
+            self._body = bytearray(self._body) + body
 
     def on_message_complete(self) -> None:
+        self._reading_since = None
         if self._too_large:
             # The body was read and dropped, so the answer reaches the client.
             self._reject(413, "request body exceeds the maximum payload size")
@@ -279,11 +307,11 @@ class HttpConnection(asyncio.Protocol):
             parser.get_method().decode("ascii"),
             self._url,
             self._headers,
-            b"".join(self._body),
+            bytes(self._body),
             parser.should_keep_alive(),
             1 if version == "1.1" else 0,
         )
-        self._body = []
+        self._body = b""
         self._queue.append(request)
         if self._task is None:
             self._start_next()
@@ -342,6 +370,29 @@ class HttpConnection(asyncio.Protocol):
                 self._transport.resume_reading()
         if self._queue:
             self._start_next()
+        else:
+            self._idle_since = self._loop.time()
+
+    def check_timeouts(self, now: float) -> None:
+        """Close the connection when a head stalls or it idles too long."""
+        limits = self._limits
+        if self._task is not None:
+            return
+        reading = self._reading_since
+        if (
+            reading is not None
+            and limits.header_read_timeout_s
+            and now - reading > limits.header_read_timeout_s
+        ):
+            self._reject(408, "the request was not received in time")
+            return
+        idle = self._idle_since
+        if (
+            idle is not None
+            and limits.idle_timeout_s
+            and now - idle > limits.idle_timeout_s
+        ):
+            self.close()
 
     def _reject(self, status: int, message: str) -> None:
         headers, body = self._render_error(status, message)
@@ -396,6 +447,7 @@ class HttpServer:
         self._render_error = render_error
         self._limits = limits or ServerLimits()
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[HttpConnection] = set()
 
     async def start(
@@ -405,6 +457,7 @@ class HttpServer:
         *,
         sock: socket.socket | None = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         """Bind and start accepting; raises OSError when the address is taken."""
         loop = asyncio.get_running_loop()
@@ -415,11 +468,32 @@ class HttpServer:
             )
 
         if sock is not None:
-            self._server = await loop.create_server(factory, sock=sock, backlog=2048)
+            self._server = await loop.create_server(
+                factory, sock=sock, backlog=2048, ssl=ssl
+            )
         else:
             self._server = await loop.create_server(
-                factory, host, port, backlog=2048, reuse_port=reuse_port or None
+                factory,
+                host,
+                port,
+                backlog=2048,
+                reuse_port=reuse_port or None,
+                ssl=ssl,
             )
+        self._sweeper = loop.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._limits.timeout_check_interval_s)
+            now = loop.time()
+            for conn in list(self.connections):
+                conn.check_timeouts(now)
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; open connections keep being served."""
+        if self._server is not None:
+            self._server.close()
 
     @property
     def port(self) -> int:
@@ -427,6 +501,8 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is None:
             return
         self._server.close()

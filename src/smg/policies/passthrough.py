@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from smg.policies.base import Policy, RequestFacts
+from smg.policies.base import Decision, Policy, RequestFacts
 from smg.workers.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -17,10 +17,10 @@ class PassthroughPolicy(Policy):
     def __init__(self) -> None:
         self._warned = False
 
-    def select(self, workers: Sequence[Worker], facts: RequestFacts) -> Worker | None:
+    def decide(self, workers: Sequence[Worker], facts: RequestFacts) -> Decision | None:
         if not workers:
             return None
-        return workers[0]
+        return Decision(workers[0], "first_worker")
 
     def on_workers_changed(self, model: str, workers: Sequence[Worker]) -> None:
         if len(workers) > 1 and not self._warned:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Sequence
 
-from smg.policies.base import Policy, RequestFacts
+from smg.policies.base import Decision, Policy, RequestFacts
 from smg.workers.worker import Worker
 
 
@@ -15,7 +15,7 @@ class RandomPolicy(Policy):
     def __init__(self, rng: _random.Random | None = None) -> None:
         self._rng = rng or _random.Random()
 
-    def select(self, workers: Sequence[Worker], facts: RequestFacts) -> Worker | None:
+    def decide(self, workers: Sequence[Worker], facts: RequestFacts) -> Decision | None:
         if not workers:
             return None
-        return workers[self._rng.randrange(len(workers))]
+        return Decision(workers[self._rng.randrange(len(workers))], "random")

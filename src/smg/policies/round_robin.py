@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from smg.policies.base import Policy, RequestFacts
+from smg.policies.base import Decision, Policy, RequestFacts
 from smg.workers.worker import Worker
 
 
@@ -18,9 +18,9 @@ class RoundRobinPolicy(Policy):
     def __init__(self) -> None:
         self._counter = 0
 
-    def select(self, workers: Sequence[Worker], facts: RequestFacts) -> Worker | None:
+    def decide(self, workers: Sequence[Worker], facts: RequestFacts) -> Decision | None:
         if not workers:
             return None
         index = self._counter % len(workers)
         self._counter += 1
-        return workers[index]
+        return Decision(workers[index], "round_robin")

@@ -1,8 +1,9 @@
 """The regular HTTP router: one OpenAI request from client to worker and back.
 
 Layers, one concern each: `handle` (parse what routing needs, pick the worker
-group), `_dispatch` (choose a worker and attempt), `_send_once` (one upstream
-call under a load guard), `_relay` (copy the answer back). The body is parsed
+group), `_dispatch_with_retries` (choose a worker per attempt, back off, retry),
+`_send_once` (one upstream call under a load guard, its outcome fed to the
+worker's circuit breaker), `relay` (copy the answer back). The body is parsed
 once, only to read the model and validate the shape; the original bytes are
 forwarded unless the model field must be rewritten. Streams are copied as
 bytes, never parsed per chunk.
@@ -10,6 +11,7 @@ bytes, never parsed per chunk.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +22,11 @@ import orjson
 from smg.context import AppContext
 from smg.http.server import Headers, Request
 from smg.policies.base import RequestFacts
+from smg.routers.selection import select_worker
 from smg.server import errors
 from smg.server.errors import GatewayError
 from smg.workers.http_client import UpstreamError, UpstreamResponse
+from smg.workers.retry import RetryPolicy
 from smg.workers.worker import UNKNOWN_MODEL, Worker
 
 logger = logging.getLogger(__name__)
@@ -55,12 +59,36 @@ class RouteSpec:
     rewrite_reply: Callable[[dict[str, Any], bytes], bytes] | None = None
 
 
+@dataclass(slots=True)
+class Exchange:
+    """One client request on its way through the retry loop."""
+
+    request: Request
+    request_id: str
+    spec: RouteSpec
+    facts: RequestFacts
+    payload: bytes
+    explain: bool
+    # The model as the client named it (None for any); worker groups are looked
+    # up again on each attempt, since health and membership change meanwhile.
+    lookup_model: str | None
+
+
+@dataclass(slots=True)
+class Failure:
+    """A failed attempt held back while the loop decides to retry or relay it."""
+
+    worker: Worker
+    upstream: UpstreamResponse | None
+    error: UpstreamError | None
+
+
 class HttpProxy:
     """Serves the proxied OpenAI and SGLang routes for HTTP workers."""
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
-        self._api_key = ctx.config.workers.api_key
+        self._retry = RetryPolicy(ctx.config.retry)
 
     async def handle(self, request: Request, request_id: str, spec: RouteSpec) -> None:
         body = parse_json_object(request.body)
@@ -81,79 +109,137 @@ class HttpProxy:
             body["model"] = canonical
             payload = orjson.dumps(body)
         facts = RequestFacts(canonical, spec.upstream_path, body, request.headers)
-        await self._dispatch(request, request_id, spec, facts, workers, payload)
+        explain = request.header(b"x-smg-explain") in (b"1", b"true")
+        exchange = Exchange(request, request_id, spec, facts, payload, explain, model)
+        await self._dispatch_with_retries(exchange)
 
-    async def _dispatch(
-        self,
-        request: Request,
-        request_id: str,
-        spec: RouteSpec,
-        facts: RequestFacts,
-        workers: tuple[Worker, ...],
-        payload: bytes,
-    ) -> None:
-        policy = self._ctx.policies.for_model(facts.model)
-        worker = policy.select(workers, facts)
-        if worker is None:
-            raise errors.no_available_workers(facts.model)
-        policy.on_routed(worker, facts)
+    async def _dispatch_with_retries(self, ex: Exchange) -> None:
+        """Try workers until one answers well or attempts run out.
+
+        Nothing reaches the client before an attempt is accepted, so a retry is
+        always invisible. A 500 goes only to workers not tried yet; the other
+        retryable statuses may hit the same worker again after the backoff.
+        """
+        tried: list[Worker] = []
+        last = self._retry.max_attempts - 1
+        for attempt in range(self._retry.max_attempts):
+            candidates = self._candidates(ex.lookup_model)
+            worker = self._choose(ex, candidates, tried)
+            failure = await self._send_once(ex, worker, final=attempt == last)
+            if failure is None:
+                return
+            tried.append(worker)
+            upstream = failure.upstream
+            if (
+                upstream is not None
+                and upstream.status == 500
+                and all(w in tried for w in candidates)
+            ):
+                await self._relay_held(ex, failure)
+                return
+            _discard(failure)
+            logger.warning(
+                "upstream attempt failed; retrying",
+                extra={
+                    "request_id": ex.request_id,
+                    "worker_url": worker.url,
+                    "attempt": attempt + 1,
+                    "status": failure.upstream.status if failure.upstream else None,
+                },
+            )
+            await asyncio.sleep(self._retry.backoff_s(attempt))
+
+    def _candidates(self, model: str | None) -> list[Worker]:
+        group = self._ctx.registry.group_for(model)
+        workers = group[1] if group else ()
+        return [w for w in workers if w.breaker is None or w.breaker.allows()]
+
+    def _choose(
+        self, ex: Exchange, candidates: list[Worker], tried: list[Worker]
+    ) -> Worker:
+        if not candidates:
+            raise errors.no_available_workers(ex.facts.model)
+        selection = select_worker(self._ctx.policies, ex.facts, candidates, tried)
+        if selection is None:
+            raise errors.no_available_workers(ex.facts.model)
+        if ex.explain:
+            ex.request.extra_headers = [(b"x-smg-explain", selection.explain())]
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "routed",
                 extra={
-                    "request_id": request_id,
-                    "worker_url": worker.url,
-                    "model": facts.model,
-                    "policy": policy.name,
+                    "request_id": ex.request_id,
+                    "worker_url": selection.worker.url,
+                    "model": ex.facts.model,
+                    "policy": selection.policy,
+                    "reason": selection.reason,
                 },
             )
-        headers = self.upstream_headers(request, request_id)
-        rewrite = None
-        if spec.rewrite_reply is not None:
-            rewrite = _bind(spec.rewrite_reply, facts.body or {})
-        await self._send_once(
-            request, request_id, worker, spec.upstream_path, headers, payload, rewrite
-        )
+        return selection.worker
 
     async def _send_once(
-        self,
-        request: Request,
-        request_id: str,
-        worker: Worker,
-        path: str,
-        headers: dict[str, str],
-        payload: bytes,
-        rewrite: Callable[[bytes], bytes] | None = None,
-    ) -> None:
+        self, ex: Exchange, worker: Worker, final: bool
+    ) -> Failure | None:
+        """One attempt under a load guard: relay the answer, or hand back a failure.
+
+        Returns None once the answer was relayed; a Failure when the attempt
+        failed in a retryable way and this is not the final attempt.
+        """
+        breaker = worker.breaker
         worker.begin_request()
         try:
+            headers = self.upstream_headers(ex.request, ex.request_id, worker)
             try:
                 upstream = await self._ctx.client.send(
-                    "POST", worker.url, path, headers, payload
+                    "POST", worker.url, ex.spec.upstream_path, headers, ex.payload
                 )
             except UpstreamError as exc:
-                logger.warning(
-                    "worker request failed",
-                    extra={
-                        "request_id": request_id,
-                        "worker_url": worker.url,
-                        "reason": str(exc),
-                    },
-                )
-                raise upstream_failure(exc) from exc
-            await relay(request, request_id, worker, upstream, rewrite)
+                if breaker is not None:
+                    breaker.record_failure()
+                if final:
+                    raise upstream_failure(exc) from exc
+                return Failure(worker, None, exc)
+
+            if breaker is not None:
+                breaker.record_status(upstream.status)
+            if not final and self._retry.is_retryable(upstream.status):
+                return Failure(worker, upstream, None)
+            await relay(ex.request, ex.request_id, worker, upstream, self._rewrite(ex))
+            return None
         finally:
             worker.end_request()
 
-    def upstream_headers(self, request: Request, request_id: str) -> dict[str, str]:
+    async def _relay_held(self, ex: Exchange, failure: Failure) -> None:
+        assert failure.upstream is not None
+        await relay(
+            ex.request,
+            ex.request_id,
+            failure.worker,
+            failure.upstream,
+            self._rewrite(ex),
+        )
+
+    def _rewrite(self, ex: Exchange) -> Callable[[bytes], bytes] | None:
+        if ex.spec.rewrite_reply is None:
+            return None
+        return _bind(ex.spec.rewrite_reply, ex.facts.body or {})
+
+    def upstream_headers(
+        self, request: Request, request_id: str, worker: Worker
+    ) -> dict[str, str]:
         """Headers sent to the worker: the allow-list, the request id, the key."""
         headers = {"content-type": "application/json", "x-request-id": request_id}
         for key, value in request.headers:
             if key in FORWARDED_HEADERS or key.startswith(b"x-request-id-"):
                 headers[key.decode("latin-1")] = value.decode("latin-1")
-        if self._api_key and "authorization" not in headers:
-            headers["authorization"] = f"Bearer {self._api_key}"
+        if worker.api_key and "authorization" not in headers:
+            headers["authorization"] = f"Bearer {worker.api_key}"
         return headers
+
+
+def _discard(failure: Failure) -> None:
+    if failure.upstream is not None:
+        failure.upstream.close()
 
 
 async def relay(

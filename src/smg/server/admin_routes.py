@@ -32,16 +32,6 @@ LOAD_FIELDS = (
 
 
 def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
-    async def list_workers(request: Request, request_id: str) -> None:
-        workers = ctx.registry.all()
-        stats = {"prefill_count": 0, "decode_count": 0, "regular_count": len(workers)}
-        body = {
-            "workers": [w.info() for w in workers],
-            "total": len(workers),
-            "stats": stats,
-        }
-        send_json(request, request_id, 200, body)
-
     async def get_loads(request: Request, request_id: str) -> None:
         send_json(request, request_id, 200, await collect_loads(ctx))
 
@@ -50,7 +40,6 @@ def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
         send_json(request, request_id, status, body)
 
     return [
-        ("GET", "/workers", list_workers),
         ("GET", "/get_loads", get_loads),
         ("GET", "/loads", get_loads),
         ("POST", "/flush_cache", flush_cache),

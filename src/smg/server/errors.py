@@ -18,13 +18,19 @@ class GatewayError(Exception):
     """An error answered to the client with a status, a stable code and a message."""
 
     def __init__(
-        self, status: int, code: str, message: str, param: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        param: str | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.param = param
+        self.retry_after_s = retry_after_s
 
 
 def error_type(status: int) -> str:
@@ -51,6 +57,8 @@ def render(error: GatewayError) -> tuple[Headers, bytes]:
         (b"content-type", _JSON),
         (b"x-smg-error-code", error.code.encode("ascii")),
     ]
+    if error.retry_after_s is not None:
+        headers.append((b"retry-after", b"%d" % error.retry_after_s))
     return headers, body
 
 

@@ -21,7 +21,11 @@ def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
     async def readiness(request: Request, request_id: str) -> None:
         healthy = len(ctx.registry.ready_workers())
         total = len(ctx.registry.all())
-        if healthy:
+        body: dict[str, object]
+        if ctx.draining:
+            body = {"status": "not ready", "reason": "draining"}
+            send_json(request, request_id, 503, body)
+        elif healthy:
             body = {
                 "status": "ready",
                 "healthy_workers": healthy,

@@ -119,15 +119,26 @@ class SimApp:
     async def _apply_faults(self) -> None:
         faults = self.ctx.faults
         current = faults.current
-        if current.delay_ms:
-            await asyncio.sleep(current.delay_ms / 1000.0)
-        if current.hang:
-            # Never answer: only the client going away ends this request.
-            await asyncio.get_running_loop().create_future()
+        if current.delay_ms or current.hang:
+            await self._stall(current.delay_ms, current.hang)
         if faults.should_fail():
             self.ctx.stats.failed += 1
             status = current.fail_status
             raise SimError(status, "injected failure (fail_rate)", "injected_failure")
+
+    async def _stall(self, delay_ms: float, hang: bool) -> None:
+        # Stalled requests are reported as waiting load, so a slow or stuck
+        # worker looks busy to load-aware policies, as a real one would.
+        stats = self.ctx.stats
+        stats.stalled += 1
+        try:
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000.0)
+            if hang:
+                # Never answer: only the client going away ends this request.
+                await asyncio.get_running_loop().create_future()
+        finally:
+            stats.stalled -= 1
 
 
 def _lookup(request: Request) -> Route:

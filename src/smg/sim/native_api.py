@@ -188,14 +188,16 @@ async def loads(ctx: SimContext, request: Request) -> Any:
 
 
 def rank_load(ctx: SimContext) -> JsonObject:
+    """Load of the one scheduler; requests stalled by faults count as waiting."""
     scheduler = ctx.engine.scheduler
     capacity = max(1, ctx.config.cache_tokens)
     running = scheduler.running
+    waiting = scheduler.waiting + ctx.stats.stalled
     return {
         "dp_rank": 0,
         "num_running_reqs": running,
-        "num_waiting_reqs": scheduler.waiting,
-        "num_total_reqs": running + scheduler.waiting,
+        "num_waiting_reqs": waiting,
+        "num_total_reqs": running + waiting,
         "num_used_tokens": scheduler.used_tokens,
         "max_total_num_tokens": capacity,
         "token_usage": min(1.0, scheduler.used_tokens / capacity),
@@ -209,13 +211,13 @@ def rank_load(ctx: SimContext) -> JsonObject:
 
 async def get_load(ctx: SimContext, request: Request) -> Any:
     """SGLang's older, simpler load report."""
-    scheduler = ctx.engine.scheduler
+    load = rank_load(ctx)
     return [
         {
             "dp_rank": 0,
-            "num_reqs": scheduler.running + scheduler.waiting,
-            "num_waiting_reqs": scheduler.waiting,
-            "num_tokens": scheduler.used_tokens,
+            "num_reqs": load["num_total_reqs"],
+            "num_waiting_reqs": load["num_waiting_reqs"],
+            "num_tokens": load["num_used_tokens"],
         }
     ]
 

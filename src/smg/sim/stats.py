@@ -19,6 +19,9 @@ Clock = Callable[[], float]
 
 class SimStats:
     def __init__(self) -> None:
+        # A gauge, not a counter, so `reset` leaves it: requests held by the delay
+        # or hang faults right now.
+        self.stalled = 0
         self.reset()
 
     def reset(self) -> None:
@@ -58,6 +61,7 @@ class SimStats:
             "cache_hit_rate": self.cache_hit_rate,
             "running": running,
             "waiting": waiting,
+            "stalled": self.stalled,
             "last_requests": {
                 path: _describe(*last) for path, last in self._last.items()
             },

@@ -7,13 +7,14 @@ decompression, no decoding), so the relay can copy them through untouched.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 
-from smg.config import WorkerConfig
+from smg.config import SecurityConfig, WorkerConfig
 
 # Upstream headers that describe one hop, not the message: never relayed back.
 HOP_BY_HOP = frozenset(
@@ -96,8 +97,11 @@ class UpstreamResponse:
 class HttpWorkerClient:
     """Sends requests to HTTP workers over one pooled session."""
 
-    def __init__(self, config: WorkerConfig) -> None:
+    def __init__(
+        self, config: WorkerConfig, security: SecurityConfig | None = None
+    ) -> None:
         self._config = config
+        self._security = security or SecurityConfig()
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -107,6 +111,7 @@ class HttpWorkerClient:
             keepalive_timeout=idle,
             ttl_dns_cache=300,
             enable_cleanup_closed=False,
+            ssl=worker_tls_context(self._security),
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -158,11 +163,15 @@ class HttpWorkerClient:
                 raise UpstreamError(worker_url, type(exc).__name__) from exc
         raise AssertionError("unreachable")
 
-    async def get_json(self, worker_url: str, path: str, timeout_s: float) -> Any:
+    async def get_json(
+        self, worker_url: str, path: str, timeout_s: float, api_key: str | None = None
+    ) -> Any:
         """GET a small JSON document; raises UpstreamError on any failure."""
         try:
             async with self.session.get(
-                worker_url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                worker_url + path,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                headers=_auth(api_key),
             ) as resp:
                 if resp.status >= 400:
                     raise UpstreamError(worker_url, f"status {resp.status}")
@@ -176,13 +185,33 @@ class HttpWorkerClient:
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(worker_url, "invalid JSON") from exc
 
-    async def probe(self, worker_url: str, path: str, timeout_s: float) -> bool:
+    async def probe(
+        self, worker_url: str, path: str, timeout_s: float, api_key: str | None = None
+    ) -> bool:
         """True when GET `path` answers 2xx within the timeout."""
         try:
             async with self.session.get(
-                worker_url + path, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                worker_url + path,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                headers=_auth(api_key),
             ) as resp:
                 await resp.read()
                 return 200 <= resp.status < 300
         except (TimeoutError, aiohttp.ClientError):
             return False
+
+
+def _auth(api_key: str | None) -> dict[str, str] | None:
+    return {"authorization": f"Bearer {api_key}"} if api_key else None
+
+
+def worker_tls_context(security: SecurityConfig) -> ssl.SSLContext | bool:
+    """TLS settings for https:// workers: custom CAs and a client identity (mTLS)."""
+    if not (security.ca_cert_paths or security.client_cert_path):
+        return True
+    context = ssl.create_default_context()
+    for path in security.ca_cert_paths:
+        context.load_verify_locations(path)
+    if security.client_cert_path:
+        context.load_cert_chain(security.client_cert_path, security.client_key_path)
+    return context

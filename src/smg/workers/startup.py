@@ -40,7 +40,10 @@ async def bring_up(
     deadline = time.monotonic() + config.startup_timeout_secs
     gap = FIRST_PROBE_GAP_S
     while not await client.probe(
-        worker.url, config.health_check_endpoint, config.health_check_timeout_secs
+        worker.url,
+        config.health_check_endpoint,
+        config.health_check_timeout_secs,
+        worker.api_key,
     ):
         if time.monotonic() + gap > deadline:
             worker.status = FAILED
@@ -67,7 +70,7 @@ async def discover_model(
     for path in MODEL_SOURCES:
         try:
             info = await client.get_json(
-                worker.url, path, config.health_check_timeout_secs
+                worker.url, path, config.health_check_timeout_secs, worker.api_key
             )
         except UpstreamError:
             continue

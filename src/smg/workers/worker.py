@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from smg.workers.circuit_breaker import CircuitBreaker
+
 # Worker statuses, as the original names them in /workers.
 PENDING = "pending"
 READY = "ready"
@@ -31,6 +33,9 @@ class Worker:
     worker_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     load: int = 0
     processed: int = 0
+    breaker: CircuitBreaker | None = None
+    priority: int = 50
+    cost: float = 1.0
     # The request path's host:port, precomputed for the routed-worker header.
     url_bytes: bytes = b""
 
@@ -60,10 +65,11 @@ class Worker:
             "connection_mode": self.connection_mode,
             "runtime_type": self.runtime_type,
             "labels": self.labels,
-            "priority": 50,
-            "cost": 1.0,
+            "priority": self.priority,
+            "cost": self.cost,
             "is_healthy": self.status == READY,
             "status": self.status,
             "load": self.load,
             "http2": False,
+            "circuit_breaker": self.breaker.state if self.breaker else "disabled",
         }
