@@ -182,14 +182,12 @@ def notes(results: Sequence[ScenarioResult]) -> list[str]:
         if any(errors.values()):
             lines.append(f"{s.key.upper()} ERRORS (non-2xx or socket): {errors}.")
         lines.extend(result.notes)
-    other = [run.other_cores for result in results for run in result.runs]
-    if other:
-        spread = Spread.of(other)
-        assert spread is not None  # other is not empty
-        lines.append(
-            "CPU used by other processes during runs (cores, of "
-            f"{os.cpu_count()}): median {spread.median:.2f}, max {spread.high:.2f}."
-        )
+        if other := Spread.of([run.other_cores for run in result.runs]):
+            lines.append(
+                f"{s.key.upper()} CPU used by other processes during runs (cores, "
+                f"of {os.cpu_count()}): median {other.median:.2f}, "
+                f"max {other.high:.2f}."
+            )
     return lines
 
 

@@ -82,6 +82,8 @@ def run_scenario(
         upstream, upstream_url = _start_upstream(scenario, tmp, settings.load_core)
         stack.callback(upstream.stop)
         live = _start_targets(targets, upstream_url, tmp, settings, result, stack)
+        if not live:
+            return result
         if scenario.is_stream:
             _check_chunks(scenario, live, result)
 

@@ -7,6 +7,7 @@ installed in a venv of its own so its dependencies never mix with ours.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def start_smg_py(upstream_url: str, tmp: Path, core: int | None) -> tuple[Child,
         "--policy", "round_robin", "--host", "127.0.0.1", "--port", str(port),
         "--log-level", "warn",
     ]  # fmt: skip
+    if _smg_py_has_metrics():
+        # Its metrics listener defaults to a fixed port another copy may hold;
+        # the original gets the same flags, so both pay for metrics alike.
+        argv += _metrics_flags()
     return _start_gateway("smg-py", argv, port, tmp, core)
 
 
@@ -56,9 +61,20 @@ def start_smg_rust(upstream_url: str, tmp: Path, core: int | None) -> tuple[Chil
         str(original_venv() / "bin" / "smg"), "launch", "--worker-urls",
         upstream_url, "--policy", "round_robin", "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warn",
-        "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
+        *_metrics_flags(),
     ]  # fmt: skip
     return _start_gateway("smg-rust", argv, port, tmp, core)
+
+
+def _metrics_flags() -> list[str]:
+    return ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port())]
+
+
+@functools.cache
+def _smg_py_has_metrics() -> bool:
+    argv = [sys.executable, "-m", "smg", "launch", "--help"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    return "--prometheus-port" in result.stdout
 
 
 def _start_gateway(

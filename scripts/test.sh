@@ -20,6 +20,9 @@ if [ "${SMG_SKIP_REAL_WORKERS:-0}" != "1" ]; then
     bash scripts/install-real-workers.sh
 fi
 
+# Servers the observability tests scrape or feed (Debian's prometheus).
+bash scripts/install-test-services.sh
+
 "$VENV/bin/ruff" check src tests scripts bench
 "$VENV/bin/ruff" format --check src tests scripts bench
 "$VENV/bin/mypy" src/smg

@@ -115,6 +115,21 @@ def start_gateway(
     """Start the gateway on a free port; with `ready`, wait until /readiness is 200."""
     port = port or free_port()
     args = [*SMG, "launch", "--host", "127.0.0.1", "--port", str(port), *flags]
+    metrics_port = None
+    if "--prometheus-port" not in flags:
+        metrics_port = free_port()
+        args += metrics_flags(metrics_port)
     proc = spawn(name, args, port)
+    proc.extra["metrics_port"] = metrics_port
     wait_http(proc, "/readiness" if ready else "/liveness", timeout=30)
     return proc
+
+
+def metrics_flags(port: int | None = None) -> list[str]:
+    """Put the /metrics listener on loopback at a free port.
+
+    Its default, 0.0.0.0:29000, would collide between gateways that run at
+    the same time (a module's shared fleet and a test's own gateway).
+    """
+    port = port or free_port()
+    return ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(port)]

@@ -196,6 +196,29 @@ class LoggingConfig:
     level: str = "info"
     json: bool = False
     dir: str | None = None
+    # One INFO line per request on the `smg.access` logger;
+    # --disable-access-log turns it off.
+    access_log: bool = True
+
+
+DEFAULT_DURATION_BUCKETS = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
+    30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 480.0, 900.0, 1200.0,
+    1800.0, 2700.0, 3600.0, 5400.0, 7200.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    # Address of the Prometheus /metrics listener; None binds the unspecified
+    # address of the serving host's family (:: for IPv6, else 0.0.0.0).
+    prometheus_host: str | None = None
+    prometheus_port: int = 29000
+    # Bucket bounds of every *_duration_seconds and *_ttft_seconds histogram.
+    duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
+    # OpenTelemetry spans over OTLP gRPC; off unless --enable-trace.
+    enable_trace: bool = False
+    otlp_traces_endpoint: str = "localhost:4317"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +233,4 @@ class GatewayConfig:
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)

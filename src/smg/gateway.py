@@ -16,6 +16,7 @@ from smg.config import GatewayConfig
 from smg.context import AppContext
 from smg.http.server import HttpServer, ServerLimits
 from smg.observability.logging import setup_logging
+from smg.observability.startup import start_observability
 from smg.server import errors
 from smg.server.app import GatewayApp
 from smg.server.auth import warn_if_open
@@ -38,6 +39,7 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
     warn_if_open(app.auth)
     server = HttpServer(app, errors.render_status, _limits(config))
     await server.start(config.server.host, config.server.port, ssl=_server_tls(config))
+    observability = await start_observability(ctx, server)
     logger.info(
         "gateway listening",
         extra={
@@ -62,6 +64,7 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
             task.cancel()
         await health.close()
         await server.close()
+        await observability.close()
         await ctx.client.close()
         for policy in ctx.policies.all():
             policy.close()

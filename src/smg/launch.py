@@ -8,13 +8,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from smg.config import (
+    ASSIGNMENT_MODES,
     DEFAULT_REQUEST_ID_HEADERS,
     POLICIES,
+    POWER_OF_TWO_LOAD_METRICS,
+    PREFILL_POLICIES,
     AdmissionConfig,
     CircuitBreakerConfig,
     GatewayConfig,
     HealthConfig,
+    LoadMonitorConfig,
     LoggingConfig,
+    ObservabilityConfig,
     RetryConfig,
     RoutingConfig,
     SecurityConfig,
@@ -49,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     _request_group(parser, d)
     _startup_group(parser, d)
     _logging_group(parser, d)
+    _metrics_group(parser, d)
+    _tracing_group(parser, d)
     _auth_group(parser)
     _resilience_groups(parser, d)
     _admission_group(parser, d)
@@ -78,41 +85,234 @@ def _routing_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
         "--policy", choices=POLICIES, default=r.policy, help="Load-balancing policy"
     )
     group.add_argument(
-        "--cache-threshold",
-        type=float,
-        default=r.cache_threshold,
-        help="cache_aware: minimum prefix match ratio to keep affinity",
+        "--prefill-policy",
+        choices=PREFILL_POLICIES,
+        default=r.prefill_policy,
+        help="Policy of prefill workers in PD mode; unset uses --policy",
     )
     group.add_argument(
-        "--balance-abs-threshold",
-        type=int,
-        default=r.balance_abs_threshold,
-        help="cache_aware: absolute load margin before spilling",
+        "--decode-policy",
+        choices=POLICIES,
+        default=r.decode_policy,
+        help="Policy of decode workers in PD mode; unset uses --policy",
     )
-    group.add_argument(
-        "--balance-rel-threshold",
-        type=float,
-        default=r.balance_rel_threshold,
-        help="cache_aware: relative load margin before spilling",
-    )
-    group.add_argument(
-        "--max-tree-size",
-        type=int,
-        default=r.max_tree_size,
-        help="cache_aware: characters kept per model tree",
-    )
-    group.add_argument(
-        "--eviction-interval-secs",
-        type=int,
-        default=r.eviction_interval_secs,
-        help="cache_aware: seconds between tree evictions",
-    )
+    _cache_aware_flags(group, r)
+    _load_aware_flags(group, r, d.load_monitor)
+    _sticky_flags(group, r)
     group.add_argument(
         "--model-alias",
         action="append",
         default=[],
         help="Extra client-facing model name: <alias>=<canonical>",
     )
+
+
+def _cache_aware_flags(group: argparse._ArgumentGroup, r: RoutingConfig) -> None:
+    group.add_argument(
+        "--cache-threshold",
+        "--cache-match-threshold",
+        type=float,
+        default=r.cache_threshold,
+        help="cache_aware: minimum prefix match ratio to keep affinity",
+    )
+    group.add_argument(
+        "--balance-abs-threshold",
+        "--spill-abs-threshold",
+        type=int,
+        default=r.balance_abs_threshold,
+        help="cache_aware: in-flight requests over the mean before spilling "
+        "(capped at two standard deviations of the mean, at least 4)",
+    )
+    group.add_argument(
+        "--balance-rel-threshold",
+        "--spill-rel-threshold",
+        type=float,
+        default=r.balance_rel_threshold,
+        help="cache_aware: multiple of the mean load before spilling",
+    )
+    group.add_argument(
+        "--max-tree-size",
+        type=int,
+        default=r.max_tree_size,
+        help="cache_aware: characters (tokens) indexed per model",
+    )
+    group.add_argument(
+        "--eviction-interval-secs",
+        type=int,
+        default=r.eviction_interval_secs,
+        help="cache_aware: accepted; the index evicts on insert instead",
+    )
+    group.add_argument(
+        "--block-size",
+        type=int,
+        default=r.block_size_tokens,
+        help="cache_aware: tokens per index page for token-id requests",
+    )
+    group.add_argument(
+        "--prefix-token-count",
+        type=int,
+        default=r.prefix_token_count,
+        help="prefix_hash: token ids hashed (four times as many characters)",
+    )
+    group.add_argument(
+        "--prefix-hash-load-factor",
+        type=float,
+        default=r.prefix_hash_load_factor,
+        help="prefix_hash: multiple of the average load that counts as overloaded",
+    )
+    group.add_argument(
+        "--prefix-hash-balance-abs-threshold",
+        type=int,
+        default=r.prefix_hash_balance_abs_threshold,
+        help="prefix_hash: load over the average that counts as overloaded",
+    )
+
+
+def _load_aware_flags(
+    group: argparse._ArgumentGroup, r: RoutingConfig, m: LoadMonitorConfig
+) -> None:
+    group.add_argument(
+        "--least-load-kv-pressure-weight",
+        type=float,
+        default=r.least_load_kv_pressure_weight,
+        help="least_load: seconds of wait charged for KV pressure k/(1-k)",
+    )
+    group.add_argument(
+        "--least-load-default-throughput",
+        type=float,
+        default=r.least_load_default_throughput,
+        help="least_load: tokens/s assumed when a worker reports none",
+    )
+    group.add_argument(
+        "--least-load-mean-prefill-tokens",
+        type=int,
+        default=r.least_load_mean_prefill_tokens,
+        help="least_load: prompt tokens assumed per request sent since a report",
+    )
+    group.add_argument(
+        "--least-load-max-waiting-requests",
+        type=int,
+        default=r.least_load_max_waiting_requests,
+        help="least_load: skip workers with this many waiting requests (0 = off)",
+    )
+    group.add_argument(
+        "--power-of-two-load-metric",
+        choices=POWER_OF_TWO_LOAD_METRICS,
+        default=r.power_of_two_load_metric,
+        help="power_of_two: what the two sampled workers are compared by",
+    )
+    group.add_argument(
+        "--load-monitor-interval",
+        type=float,
+        default=m.interval_secs,
+        help="Seconds between polls of the workers' /v1/loads",
+    )
+    group.add_argument(
+        "--disable-load-monitoring",
+        action="store_true",
+        help="Poll loads only when the policy uses them",
+    )
+    group.add_argument(
+        "--bucket-adjust-interval-secs",
+        type=int,
+        default=r.bucket_adjust_interval_secs,
+        help="bucket: seconds between boundary adjustments",
+    )
+
+
+def _sticky_flags(group: argparse._ArgumentGroup, r: RoutingConfig) -> None:
+    group.add_argument(
+        "--max-idle-secs",
+        "--sticky-key-idle-secs",
+        type=int,
+        default=r.max_idle_secs,
+        help="manual and sticky sessions: forget keys unused this long",
+    )
+    group.add_argument(
+        "--assignment-mode",
+        choices=ASSIGNMENT_MODES,
+        default=r.assignment_mode,
+        help="How a new routing key gets its worker; unset means random for "
+        "manual, delegate for --routing-key-override",
+    )
+    group.add_argument(
+        "--routing-key-override",
+        "--sticky-sessions",
+        action="store_true",
+        help="Sticky sessions on any policy: one worker per routing key or rid",
+    )
+    group.add_argument(
+        "--routing-key-headers",
+        nargs="*",
+        default=None,
+        help="Headers read for the routing key, first valid one wins; unset "
+        f"means {' '.join(r.routing_key_headers)}",
+    )
+
+
+def _routing_config(
+    args: argparse.Namespace, aliases: tuple[tuple[str, ...], ...]
+) -> RoutingConfig:
+    headers = args.routing_key_headers or RoutingConfig().routing_key_headers
+    return RoutingConfig(
+        policy=args.policy,
+        model_aliases=aliases,  # type: ignore[arg-type]
+        cache_threshold=args.cache_threshold,
+        balance_abs_threshold=args.balance_abs_threshold,
+        balance_rel_threshold=args.balance_rel_threshold,
+        max_tree_size=args.max_tree_size,
+        eviction_interval_secs=args.eviction_interval_secs,
+        block_size_tokens=args.block_size,
+        prefill_policy=args.prefill_policy,
+        decode_policy=args.decode_policy,
+        prefix_token_count=args.prefix_token_count,
+        prefix_hash_load_factor=args.prefix_hash_load_factor,
+        prefix_hash_balance_abs_threshold=args.prefix_hash_balance_abs_threshold,
+        least_load_kv_pressure_weight=args.least_load_kv_pressure_weight,
+        least_load_default_throughput=args.least_load_default_throughput,
+        least_load_mean_prefill_tokens=args.least_load_mean_prefill_tokens,
+        least_load_max_waiting_requests=args.least_load_max_waiting_requests,
+        power_of_two_load_metric=args.power_of_two_load_metric,
+        max_idle_secs=args.max_idle_secs,
+        assignment_mode=args.assignment_mode,
+        routing_key_override=args.routing_key_override,
+        routing_key_headers=tuple(h.lower() for h in headers),
+        bucket_adjust_interval_secs=args.bucket_adjust_interval_secs,
+    )
+
+
+def _routing_problems(args: argparse.Namespace) -> list[str]:
+    at_least = {
+        "--balance-abs-threshold": (args.balance_abs_threshold, 0),
+        "--balance-rel-threshold": (args.balance_rel_threshold, 1.0),
+        "--max-tree-size": (args.max_tree_size, 1),
+        "--block-size": (args.block_size, 1),
+        "--prefix-token-count": (args.prefix_token_count, 1),
+        "--prefix-hash-load-factor": (args.prefix_hash_load_factor, 1.0),
+        "--prefix-hash-balance-abs-threshold": (
+            args.prefix_hash_balance_abs_threshold,
+            0,
+        ),
+        "--least-load-kv-pressure-weight": (args.least_load_kv_pressure_weight, 0.0),
+        "--least-load-mean-prefill-tokens": (args.least_load_mean_prefill_tokens, 1),
+        "--least-load-max-waiting-requests": (args.least_load_max_waiting_requests, 0),
+        "--max-idle-secs": (args.max_idle_secs, 1),
+        "--bucket-adjust-interval-secs": (args.bucket_adjust_interval_secs, 1),
+    }
+    problems = [
+        f"{flag} must be at least {low}, got {value}"
+        for flag, (value, low) in at_least.items()
+        if not low <= value < float("inf")
+    ]
+    for flag, value in (
+        ("--least-load-default-throughput", args.least_load_default_throughput),
+        ("--load-monitor-interval", args.load_monitor_interval),
+    ):
+        if not 0 < value < float("inf"):
+            problems.append(f"{flag} must be greater than 0, got {value}")
+    if args.routing_key_headers is not None and not all(args.routing_key_headers):
+        problems.append("--routing-key-headers must name non-empty headers")
+    return problems
 
 
 def _request_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
@@ -193,6 +393,51 @@ def _logging_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
     )
     group.add_argument("--log-json", action="store_true", help="Log JSON lines")
     group.add_argument("--log-dir", default=None, help="Also log to DIR/smg.log")
+    group.add_argument(
+        "--disable-access-log",
+        action="store_true",
+        help="Do not log one line per request (logger smg.access)",
+    )
+
+
+def _metrics_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
+    o = d.observability
+    group = parser.add_argument_group("Prometheus Metrics")
+    group.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=o.prometheus_port,
+        help="Port of the /metrics listener",
+    )
+    group.add_argument(
+        "--prometheus-host",
+        default=o.prometheus_host,
+        help="Address of the /metrics listener; unset means 0.0.0.0, or :: "
+        "when --host is IPv6",
+    )
+    group.add_argument(
+        "--prometheus-duration-buckets",
+        type=float,
+        nargs="+",
+        default=None,
+        help="Bucket bounds in seconds of the duration histograms; unset "
+        "means 29 bounds from 0.001 to 7200",
+    )
+
+
+def _tracing_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
+    o = d.observability
+    group = parser.add_argument_group("Tracing")
+    group.add_argument(
+        "--enable-trace",
+        action="store_true",
+        help="Export OpenTelemetry spans over OTLP gRPC",
+    )
+    group.add_argument(
+        "--otlp-traces-endpoint",
+        default=o.otlp_traces_endpoint,
+        help="OTLP gRPC collector as host:port, used with --enable-trace",
+    )
 
 
 def _auth_group(parser: argparse.ArgumentParser) -> None:
@@ -385,7 +630,8 @@ def _security_groups(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
 
 def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]]:
     """Map parsed flags onto the config tree; also return every problem found."""
-    problems = _validate(args)
+    problems = _validate(args) + _observability_problems(args)
+    problems += _routing_problems(args)
     aliases = tuple(tuple(a.split("=", 1)) for a in args.model_alias if "=" in a)
     config = GatewayConfig(
         server=ServerConfig(
@@ -399,14 +645,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
             idle_connection_timeout_secs=args.idle_connection_timeout_secs,
             shutdown_grace_period_secs=args.shutdown_grace_period_secs,
         ),
-        routing=RoutingConfig(
-            policy=args.policy,
-            model_aliases=aliases,
-            cache_threshold=args.cache_threshold,
-            balance_abs_threshold=args.balance_abs_threshold,
-            balance_rel_threshold=args.balance_rel_threshold,
-            max_tree_size=args.max_tree_size,
-            eviction_interval_secs=args.eviction_interval_secs,
+        routing=_routing_config(args, aliases),
+        load_monitor=LoadMonitorConfig(
+            interval_secs=args.load_monitor_interval,
+            only_for_load_policies=args.disable_load_monitoring,
         ),
         workers=WorkerConfig(
             urls=tuple(args.worker_urls),
@@ -425,10 +667,45 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
         admission=_admission_config(args),
         security=_security_config(args),
         logging=LoggingConfig(
-            level=args.log_level, json=args.log_json, dir=args.log_dir
+            level=args.log_level,
+            json=args.log_json,
+            dir=args.log_dir,
+            access_log=not args.disable_access_log,
         ),
+        observability=_observability_config(args),
     )
     return config, problems
+
+
+def _observability_config(args: argparse.Namespace) -> ObservabilityConfig:
+    buckets = args.prometheus_duration_buckets
+    return ObservabilityConfig(
+        prometheus_host=args.prometheus_host,
+        prometheus_port=args.prometheus_port,
+        duration_buckets=(
+            tuple(sorted(set(buckets)))
+            if buckets
+            else ObservabilityConfig().duration_buckets
+        ),
+        enable_trace=args.enable_trace,
+        otlp_traces_endpoint=args.otlp_traces_endpoint,
+    )
+
+
+def _observability_problems(args: argparse.Namespace) -> list[str]:
+    problems = []
+    if not 1 <= args.prometheus_port <= 65535:
+        problems.append(
+            f"--prometheus-port must be between 1 and 65535, got {args.prometheus_port}"
+        )
+    for bound in args.prometheus_duration_buckets or ():
+        if not 0 < bound < float("inf"):
+            problems.append(
+                f"--prometheus-duration-buckets must be positive numbers, got {bound}"
+            )
+    if args.enable_trace and not args.otlp_traces_endpoint:
+        problems.append("--otlp-traces-endpoint must be host:port with --enable-trace")
+    return problems
 
 
 def _retry_config(args: argparse.Namespace) -> RetryConfig:

@@ -19,7 +19,9 @@ FAST_RETRY = ("--retry-initial-backoff-ms", "1", "--retry-max-backoff-ms", "5")
 
 def post(gateway: Proc) -> tuple[int, str]:
     conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=15)
-    conn.request("POST", "/v1/chat/completions", CHAT, {"content-type": "application/json"})
+    conn.request(
+        "POST", "/v1/chat/completions", CHAT, {"content-type": "application/json"}
+    )
     resp = conn.getresponse()
     resp.read()
     conn.close()
@@ -66,7 +68,9 @@ def test_refused_connections_are_retried_elsewhere(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
     dying, good = sim_factory(), sim_factory()
-    gateway = gateway_factory(dying, good, flags=("--policy", "round_robin", *FAST_RETRY))
+    gateway = gateway_factory(
+        dying, good, flags=("--policy", "round_robin", *FAST_RETRY)
+    )
     dying.stop()
     assert all(post(gateway) == (200, good.url) for _ in range(4))
 
@@ -85,10 +89,21 @@ def test_breaker_opens_then_half_opens_and_recovers(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
     bad, good = sim_factory(), sim_factory()
-    gateway = gateway_factory(bad, good, flags=(
-        "--policy", "round_robin", "--disable-retries", "--cb-failure-threshold", "3",
-        "--cb-timeout-duration-secs", "1", "--cb-success-threshold", "1",
-    ))
+    gateway = gateway_factory(
+        bad,
+        good,
+        flags=(
+            "--policy",
+            "round_robin",
+            "--disable-retries",
+            "--cb-failure-threshold",
+            "3",
+            "--cb-timeout-duration-secs",
+            "1",
+            "--cb-success-threshold",
+            "1",
+        ),
+    )
     set_faults(bad, fail_rate=1.0, fail_status=500)
     for _ in range(12):
         post(gateway)
@@ -107,10 +122,20 @@ def test_unhealthy_worker_is_excluded_and_readmitted(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
     flaky, good = sim_factory(), sim_factory()
-    gateway = gateway_factory(flaky, good, flags=(
-        "--policy", "round_robin", "--health-check-interval-secs", "0.2",
-        "--health-failure-threshold", "1", "--health-success-threshold", "1",
-    ))
+    gateway = gateway_factory(
+        flaky,
+        good,
+        flags=(
+            "--policy",
+            "round_robin",
+            "--health-check-interval-secs",
+            "0.2",
+            "--health-failure-threshold",
+            "1",
+            "--health-success-threshold",
+            "1",
+        ),
+    )
 
     def status_of(sim: Proc) -> str:
         workers = http_json(gateway.url + "/workers")["workers"]

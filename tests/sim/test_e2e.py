@@ -125,7 +125,7 @@ def test_cut_stream_breaks_the_client(client: OpenAI, sim: Proc) -> None:
 
 
 def test_client_disconnect_is_counted_as_an_abort(sim: Proc) -> None:
-    http_json(sim.url + "/sim/faults", {"hang": True})
+    http_json(sim.url + "/sim/faults", {"reset": True, "hang": True})
     http_json(sim.url + "/sim/reset", {})
     body = json.dumps({"prompt": "x", "max_tokens": 3}).encode()
     with socket.create_connection(("127.0.0.1", sim.port)) as sock:

@@ -20,10 +20,6 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
-
-# prometheus_client leaves this untyped; it spells bounds as the exposition does.
-_format_bound: Callable[[float], str] = floatToGoString
 
 
 class CounterChild:
@@ -135,7 +131,21 @@ class HistogramFamily(Family[HistogramChild]):
         bounds = tuple(sorted(float(b) for b in buckets))
         super().__init__(name, doc, labelnames, lambda: HistogramChild(bounds))
         self.bounds = bounds
-        self.bound_labels = [_format_bound(b) for b in bounds] + ["+Inf"]
+        self.bound_labels = [format_bound(b) for b in bounds] + ["+Inf"]
+
+
+def format_bound(bound: float) -> str:
+    """Spell a bucket bound as the original does: `1`, `2.5`, `0.001`, `7200`.
+
+    Prometheus compares `le` values as strings, so `1` and `1.0` would be two
+    different buckets to a dashboard query.
+    """
+    if bound.is_integer():
+        return str(int(bound))
+    text = repr(bound)
+    if "e" in text:
+        text = f"{bound:.20f}".rstrip("0")
+    return text
 
 
 # A gauge or counter computed when scraped: yields (label values, value).

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from time import perf_counter
 
+from smg.config import DEFAULT_DURATION_BUCKETS
 from smg.observability.instruments import (
     CounterChild,
     CounterFamily,
@@ -32,11 +33,6 @@ from smg.observability.labels import (
 )
 from smg.observability.worker_gauges import WorkerSource, worker_families
 
-DEFAULT_DURATION_BUCKETS = (
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
-    30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 240.0, 300.0, 480.0, 900.0, 1200.0,
-    1800.0, 2700.0, 3600.0, 5400.0, 7200.0,
-)  # fmt: skip
 BACKOFF_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 ROUTER_TYPE = "http"

@@ -45,7 +45,8 @@ class HashRing:
                 del self._points_by_url[url]
         for url in wanted - self._points_by_url.keys():
             self._points_by_url[url] = [
-                ring_position(f"{url}#{vnode}".encode()) for vnode in range(self._vnodes)
+                ring_position(f"{url}#{vnode}".encode())
+                for vnode in range(self._vnodes)
             ]
         self._rebuild()
 

@@ -44,7 +44,9 @@ class LeastLoadPolicy(Policy):
         scores = wait.scores(open_workers)
         index = _argmin(scores, self._rng)
         wait_ms = round(scores[index] * 1000.0, 1)
-        return Decision(open_workers[index], "min_load", (("expected_wait_ms", wait_ms),))
+        return Decision(
+            open_workers[index], "min_load", (("expected_wait_ms", wait_ms),)
+        )
 
     def on_loads(self, loads: Mapping[str, WorkerLoad]) -> None:
         self._wait.update(loads)

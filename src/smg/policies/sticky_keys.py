@@ -51,12 +51,12 @@ class StickyTable:
         self._pins.move_to_end(key)
         return pin.worker_urls
 
-    def pin(self, key: str, worker_url: str) -> None:
+    def pin(self, key: str, worker_url: str, *, first: bool = False) -> None:
         """Add `worker_url` to the key's workers, after those it already has.
 
         A key keeps its first worker as long as it lives, so it goes back there
         when that worker is routable again; past the limit the newest backup is
-        replaced.
+        replaced. With `first`, the url becomes the key's first worker instead.
         """
         now = self._clock()
         pin = self._pins.get(key)
@@ -65,11 +65,16 @@ class StickyTable:
             self._count(worker_url, 1)
             return
         urls = pin.worker_urls
-        if worker_url not in urls:
-            if len(urls) >= MAX_WORKERS_PER_KEY:
-                self._count(urls.pop(), -1)
-            urls.append(worker_url)
+        if worker_url in urls:
+            urls.remove(worker_url)
+        else:
             self._count(worker_url, 1)
+        if first:
+            urls.insert(0, worker_url)
+        while len(urls) > MAX_WORKERS_PER_KEY - (0 if first else 1):
+            self._count(urls.pop(), -1)
+        if not first:
+            urls.append(worker_url)
         pin.last_used_s = now
         self._pins.move_to_end(key)
 

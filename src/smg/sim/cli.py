@@ -10,11 +10,13 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 
 import uvloop
 
 from smg.http.server import HttpServer
+from smg.observability.logging import setup_logging
 from smg.sim.app import SimApp
 from smg.sim.config import NO_LATENCY, FaultConfig, LatencyConfig, SimConfig
 from smg.sim.context import build_context
@@ -37,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=_DEFAULT.host)
     parser.add_argument("--port", type=int, default=_DEFAULT.port)
+    parser.add_argument("--tls-cert-path", help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key-path", help="private key of --tls-cert-path")
+    parser.add_argument(
+        "--tls-client-ca-path",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     parser.add_argument(
         "--model",
         "--model-path",
@@ -49,6 +57,7 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
         default="info",
         choices=["debug", "info", "warning", "error"],
     )
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines")
 
 
 def _add_engine_arguments(group: argparse._ArgumentGroup) -> None:
@@ -76,6 +85,12 @@ def _add_engine_arguments(group: argparse._ArgumentGroup) -> None:
         type=int,
         default=_DEFAULT.cache_tokens,
         help="prefix cache capacity in tokens (0 disables)",
+    )
+    group.add_argument(
+        "--max-total-tokens",
+        type=int,
+        default=_DEFAULT.max_total_tokens,
+        help="KV capacity reported in loads (token_usage denominator)",
     )
     group.add_argument(
         "--max-tokens-default",
@@ -144,20 +159,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     problems = _check_ranges(args)
     if problems:
         raise ValueError("; ".join(problems))
-    latency = LatencyConfig(
-        args.ttft_base_ms,
-        args.prefill_ms_per_token,
-        args.itl_base_ms,
-        args.itl_ms_per_running,
-    )
-    faults = FaultConfig(
-        args.fail_rate,
-        args.fail_status,
-        args.delay_ms,
-        args.hang,
-        args.drop_after_chunks,
-        args.fail_health,
-    )
     return SimConfig(
         host=args.host,
         port=args.port,
@@ -167,9 +168,32 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_running_requests=args.max_running_requests,
         max_queue=args.max_queue,
         cache_tokens=args.cache_tokens,
+        max_total_tokens=args.max_total_tokens,
         max_tokens_default=args.max_tokens_default,
-        latency=NO_LATENCY if args.fast or args.latency == "none" else latency,
-        faults=faults,
+        latency=_latency_from(args),
+        faults=_faults_from(args),
+    )
+
+
+def _latency_from(args: argparse.Namespace) -> LatencyConfig:
+    if args.fast or args.latency == "none":
+        return NO_LATENCY
+    return LatencyConfig(
+        args.ttft_base_ms,
+        args.prefill_ms_per_token,
+        args.itl_base_ms,
+        args.itl_ms_per_running,
+    )
+
+
+def _faults_from(args: argparse.Namespace) -> FaultConfig:
+    return FaultConfig(
+        args.fail_rate,
+        args.fail_status,
+        args.delay_ms,
+        args.hang,
+        args.drop_after_chunks,
+        args.fail_health,
     )
 
 
@@ -180,6 +204,7 @@ def _check_ranges(args: argparse.Namespace) -> list[str]:
         ("--max-running-requests", args.max_running_requests, 1, None),
         ("--max-queue", args.max_queue, 0, None),
         ("--cache-tokens", args.cache_tokens, 0, None),
+        ("--max-total-tokens", args.max_total_tokens, 1, None),
         ("--max-tokens-default", args.max_tokens_default, 0, None),
         ("--ttft-base-ms", args.ttft_base_ms, 0, None),
         ("--prefill-ms-per-token", args.prefill_ms_per_token, 0, None),
@@ -206,21 +231,29 @@ def run(args: argparse.Namespace) -> None:
     except ValueError as exc:
         print(f"smg sim: {exc}", file=sys.stderr)
         sys.exit(2)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.log_level, json=args.log_json)
     try:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, _tls_context(args)))
     except OSError as exc:
         logger.error("cannot listen", extra={"host": config.host, "port": config.port})
         sys.exit(f"smg sim: cannot listen on {config.host}:{config.port}: {exc}")
 
 
-async def serve(config: SimConfig) -> None:
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert_path:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.tls_cert_path, args.tls_key_path)
+    if args.tls_client_ca_path:
+        context.load_verify_locations(args.tls_client_ca_path)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+async def serve(config: SimConfig, tls: ssl.SSLContext | None = None) -> None:
     """Run the simulator on the current loop until a stop signal arrives."""
     server = HttpServer(SimApp(build_context(config)).handle, render_status)
-    await server.start(config.host, config.port)
+    await server.start(config.host, config.port, ssl=tls)
     logger.info(
         "sim engine listening",
         extra={
@@ -230,7 +263,8 @@ async def serve(config: SimConfig) -> None:
             "is_fast": config.latency.is_zero,
         },
     )
-    url = f"http://{config.host}:{server.port}"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://{config.host}:{server.port}"
     print(f"smg sim: serving {config.model} on {url}", flush=True)
 
     stop = asyncio.Event()

@@ -66,6 +66,8 @@ class SimConfig:
     max_queue: int = 2048
     # Prefix cache capacity in tokens; 0 disables caching.
     cache_tokens: int = 262_144
+    # KV capacity reported in loads: token_usage = reserved tokens / this.
+    max_total_tokens: int = 262_144
     # Completion length when a request sets none.
     max_tokens_default: int = 16
     latency: LatencyConfig = field(default_factory=LatencyConfig)

@@ -1,5 +1,12 @@
 """The simulator's own control surface under `/sim/`: faults, stats, reset.
 
+- `GET /sim/faults` returns the live switches: `fail_rate`, `fail_status`,
+  `delay_ms`, `hang`, `drop_after_chunks`, `fail_health`.
+- `POST /sim/faults` merges the fields it names and answers the result; `{}`
+  changes nothing, `{"reset": true}` first restores the start-up flags.
+- `GET /sim/stats` returns counters and the last request seen on each path.
+- `POST /sim/reset` clears the stats (not the faults, not the prefix cache).
+
 Requests to these paths are not counted or recorded, so tests can read the stats
 without disturbing them.
 """

@@ -129,7 +129,7 @@ async def models(ctx: SimContext, request: Request) -> Any:
         "created": int(ctx.started_at),
         "owned_by": "sglang",
         "root": ctx.config.model,
-        "max_model_len": ctx.config.cache_tokens,
+        "max_model_len": ctx.config.max_total_tokens,
     }
     return {"object": "list", "data": [model]}
 
@@ -144,7 +144,7 @@ async def server_info(ctx: SimContext, request: Request) -> Any:
         "dp_size": config.dp_size,
         "tp_size": 1,
         "max_running_requests": config.max_running_requests,
-        "max_total_num_tokens": config.cache_tokens,
+        "max_total_num_tokens": config.max_total_tokens,
         "page_size": 16,
         "random_seed": config.seed,
         "version": VERSION,
@@ -164,7 +164,7 @@ async def model_info(ctx: SimContext, request: Request) -> Any:
         "tokenizer_path": ctx.config.model,
         "is_generation": True,
         "model_type": "sim",
-        "max_context_length": ctx.config.cache_tokens,
+        "max_context_length": ctx.config.max_total_tokens,
     }
 
 
@@ -190,7 +190,7 @@ async def loads(ctx: SimContext, request: Request) -> Any:
 def rank_load(ctx: SimContext) -> JsonObject:
     """Load of the one scheduler; requests stalled by faults count as waiting."""
     scheduler = ctx.engine.scheduler
-    capacity = max(1, ctx.config.cache_tokens)
+    capacity = ctx.config.max_total_tokens
     running = scheduler.running
     waiting = scheduler.waiting + ctx.stats.stalled
     return {

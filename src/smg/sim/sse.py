@@ -48,6 +48,8 @@ def named_event(name: str, payload: object) -> bytes:
 
 
 class EventStream:
+    """One SSE answer: counts events, coalesces them when fast, cuts on cue."""
+
     def __init__(
         self, request: Request, *, coalesce: bool, drop_after: int | None
     ) -> None:

@@ -1,0 +1,1 @@
+"""The routing-quality benchmark: where each policy sends requests, at what cost."""
