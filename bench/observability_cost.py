@@ -2,10 +2,10 @@
 
 Replays, in a tight loop, the observability calls a proxied non-streamed chat
 request makes once wired into the request path (begin/end of the request,
-router start/finish, one routing stage, one worker selection, one upstream
-attempt with its span and trace headers, its response and breaker outcome),
-and reports nanoseconds per request for each configuration: metrics alone,
-metrics plus the access log, metrics plus tracing (spans recorded by the
+router start/finish, the routing stage and its worker selection, one upstream
+attempt with its span, trace headers, response and breaker outcome, and the
+relay stage). Reports nanoseconds per request for each configuration: metrics
+alone, metrics plus the access log, metrics plus tracing (spans recorded by the
 OpenTelemetry SDK and handed to a batch processor whose exporter drops them,
 so no network is timed), and the same metric events on prometheus_client's
 own children for comparison. Run from the repository root:
@@ -63,10 +63,16 @@ def one_request(obs: Observability) -> None:
     attempt.set_attribute("smg.worker_url", WORKER)
     upstream_headers = {"content-type": "application/json"}
     scope.trace.inject(upstream_headers, attempt)
+    sent = time.perf_counter()
+    relay_started = time.perf_counter()
+    metrics.stage("upstream", relay_started - sent)
     metrics.upstream_response(200)
     metrics.breaker_outcome(WORKER, success=True)
     attempt.end()
     scope.model, scope.worker_url = MODEL, WORKER
+    with scope.trace.stage("relay"):
+        pass
+    metrics.stage("relay", time.perf_counter() - relay_started)
     metrics.router_request_finished(CHAT, MODEL, started)
     obs.end_request(scope, 200)
 
@@ -79,9 +85,8 @@ def prometheus_client_request(children: tuple[object, ...]) -> None:
     selected.inc()  # type: ignore[attr-defined]
     upstream.inc()  # type: ignore[attr-defined]
     outcome.inc()  # type: ignore[attr-defined]
-    duration.observe(0.0123)  # type: ignore[attr-defined]
-    duration.observe(0.0118)  # type: ignore[attr-defined]
-    duration.observe(0.00001)  # type: ignore[attr-defined]
+    for seconds in (0.0123, 0.0118, 0.00001, 0.002, 0.009):
+        duration.observe(seconds)  # type: ignore[attr-defined]
     responses.inc()  # type: ignore[attr-defined]
 
 

@@ -137,11 +137,20 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_kib(pid: int) -> int:
     """VmHWM (peak resident memory) of pid and its live descendants, in KiB."""
+    return _status_kib(pid, "VmHWM:")
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS (resident memory now) of pid and its live descendants, in KiB."""
+    return _status_kib(pid, "VmRSS:")
+
+
+def _status_kib(pid: int, field: str) -> int:
     total = 0
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     total += int(line.split()[1])
     return total
 

@@ -108,15 +108,25 @@ def rows_for(result: ScenarioResult) -> list[Row]:
     if result.scenario.is_stream:
         return _stream_rows(key, result)
     rows = [_row(f"{key} req/s", result, COLUMNS, lambda r: r.requests_per_s)]
-    if result.scenario.connections == 1:
+    if result.scenario.shows_latency:
         rows = [
-            _row(f"{key} p50 latency µs", result, COLUMNS, lambda r: r.p50_us),
-            _added_row(f"{key} added p50 µs", result, lambda r: r.p50_us),
-            _row(f"{key} p99 latency µs", result, COLUMNS, lambda r: r.p99_us),
-            _added_row(f"{key} added p99 µs", result, lambda r: r.p99_us),
+            *_latency_rows(
+                key, "latency", result, lambda r: r.p50_us, lambda r: r.p99_us
+            ),
             *rows,
         ]
     return [*rows, *_gateway_rows(key, result)]
+
+
+def _latency_rows(
+    key: str, what: str, result: ScenarioResult, p50: Metric, p99: Metric
+) -> list[Row]:
+    return [
+        _row(f"{key} p50 {what} µs", result, COLUMNS, p50),
+        _added_row(f"{key} added p50 {what} µs", result, p50),
+        _row(f"{key} p99 {what} µs", result, COLUMNS, p99),
+        _added_row(f"{key} added p99 {what} µs", result, p99),
+    ]
 
 
 def _stream_rows(key: str, result: ScenarioResult) -> list[Row]:
@@ -125,10 +135,26 @@ def _stream_rows(key: str, result: ScenarioResult) -> list[Row]:
         target: Spread.of(_values(result, target, metric))
         for target, metric in chunks.items()
     }
-    return [
+    counts = result.chunks_per_response
+    per_chunk = {
+        target: Spread.of([
+            _cpu_us_per_request(run) / counts[target] for run in _runs(result, target)
+        ])
+        for target in GATEWAYS
+        if counts.get(target)
+    }  # fmt: skip
+    rows = [
         Row(f"{key} chunks/s", cells),
         _row(f"{key} streams/s", result, COLUMNS, lambda r: r.requests_per_s, 1),
+    ]
+    if result.scenario.load == "streams":
+        rows += _latency_rows(
+            key, "TTFT", result, lambda r: r.ttft_p50_us, lambda r: r.ttft_p99_us
+        )
+    return [
+        *rows,
         *_gateway_rows(key, result),
+        Row(f"{key} gateway CPU µs/chunk", dict(per_chunk), 2),
     ]
 
 

@@ -2,7 +2,9 @@
 
 Measures direct (the floor), smg-py and smg-rust in one run, prints a Markdown
 table of medians with their spread and writes every run to
-bench/results/<timestamp>.json. See bench/README.md for the method.
+bench/results/<timestamp>.json. `--scenarios routing` also runs the
+routing-quality workloads (bench/routing) and `--soak SECONDS` the memory soak.
+See bench/README.md for the method; `scripts/bench.sh` installs what it needs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root importable so `bench` resolves.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report, targets
+from bench import report, soak, targets
 from bench.runner import ScenarioResult, Settings, run_scenario
 from bench.scenarios import Scenario, build_scenarios
 
@@ -30,6 +32,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # (duration, repetitions, warm-up) in seconds; the full run stays under ~5 min.
 FULL = (5, 5, 1)
 QUICK = (2, 2, 1)
+ALL_SCENARIOS = ("s1", "s2", "s3", "s4", "s5", "s6")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reps", type=int, help="repetitions per target (5)")
     parser.add_argument("--warmup", type=int, help="warm-up seconds per target (1)")
     parser.add_argument(
-        "--scenarios", default="s1,s2,s3", help="comma list of s1, s2, s3"
+        "--scenarios",
+        default=",".join(ALL_SCENARIOS),
+        help="comma list of s1..s6 and routing (routing-quality workloads, "
+        "not in the default set)",
     )
     parser.add_argument(
         "--targets",
@@ -60,6 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stream-connections", type=int, default=16)
     parser.add_argument("--stream-tokens", type=int, default=256)
+    parser.add_argument(
+        "--long-streams", type=int, default=256, help="S4 concurrent streams"
+    )
+    parser.add_argument(
+        "--poisson-rate", type=float, default=1000.0, help="S5 requests/s offered"
+    )
+    parser.add_argument(
+        "--gateway-procs",
+        type=int,
+        default=1,
+        help="run smg-py as `--workers N` processes on one port; with N > 1 "
+        "use --no-pin so they can spread over the cores",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        metavar="SECONDS",
+        help="instead of the scenarios: S2's load on smg-py for SECONDS, "
+        "sampling its resident memory",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     return parser
 
@@ -79,13 +105,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def chosen_targets(names: str) -> tuple[list[targets.Target], list[str]]:
+def chosen_targets(
+    names: str, gateway_procs: int = 1
+) -> tuple[list[targets.Target], list[str]]:
     chosen, notes = [], []
     for name in names.split(","):
         if name not in targets.TARGETS:
             sys.exit(f"--targets: unknown target {name!r}")
         if name == "smg-rust" and (note := targets.ensure_original()):
             notes.append(note)
+            continue
+        if name == "smg-py" and gateway_procs > 1:
+            chosen.append(targets.smg_py_with(gateway_procs))
+            notes.append(f"smg-py ran as --workers {gateway_procs} processes.")
             continue
         chosen.append(targets.TARGETS[name])
     return chosen, notes
@@ -118,15 +150,38 @@ def _cpu_model() -> str:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
-    chosen, start_notes = chosen_targets(args.targets)
+    if args.soak:
+        run_soak_command(args, settings)
+        return
     wanted = args.scenarios.split(",")
+    if unknown := set(wanted) - {*ALL_SCENARIOS, "routing"}:
+        sys.exit(f"--scenarios: unknown {', '.join(sorted(unknown))}")
+    chosen, start_notes = chosen_targets(args.targets, args.gateway_procs)
     scenarios = [
         s
-        for s in build_scenarios(args.stream_connections, args.stream_tokens)
+        for s in build_scenarios(
+            args.stream_connections,
+            args.stream_tokens,
+            args.long_streams,
+            args.poisson_rate,
+        )
         if s.key in wanted
     ]
     machine_before = machine()
+    if scenarios:
+        run_scenarios(args, settings, scenarios, chosen, start_notes, machine_before)
+    if "routing" in wanted:
+        _run_routing(args.quick)
 
+
+def run_scenarios(
+    args: argparse.Namespace,
+    settings: Settings,
+    scenarios: list[Scenario],
+    chosen: list[targets.Target],
+    start_notes: list[str],
+    machine_before: dict[str, object],
+) -> None:
     results, run_notes = run_all(scenarios, chosen, settings)
     table = report.markdown_table(results)
     notes = start_notes + run_notes + report.notes(results)
@@ -135,6 +190,38 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("\n".join(f"- {note}" for note in notes))
     path = _write_json(args.results_dir, settings, machine_before, results, notes)
+    print(f"\nresults: {path}")
+
+
+def _run_routing(quick: bool) -> None:
+    """The routing-quality workloads, exactly as `python -m bench.routing`."""
+    from bench.routing import run as routing
+
+    print("\nrouting-quality workloads (bench/routing)\n", flush=True)
+    routing.main(["--quick"] if quick else [])
+
+
+def run_soak_command(args: argparse.Namespace, settings: Settings) -> None:
+    """Soak smg-py and print and save the resident-memory series."""
+    before = machine()
+    with tempfile.TemporaryDirectory(prefix="smg-bench-soak-") as tmp:
+        result = soak.run_soak(
+            args.soak,
+            Path(tmp),
+            settings.gateway_core,
+            settings.load_core,
+            args.gateway_procs,
+        )
+    print(result.markdown())
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    record = {
+        "machine_before": before,
+        "machine_after": machine(),
+        "summary": result.summary(),
+        "samples": result.samples,
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"\nresults: {path}")
 
 

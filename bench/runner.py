@@ -13,9 +13,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench import procs, upstreams, wrk
+from bench import loadgen, procs, upstreams, wrk
 from bench.procs import Child
-from bench.scenarios import CHAT_PATH, Scenario, count_chunks
+from bench.scenarios import CHAT_PATH, PACED_SIM_FLAGS, Scenario, count_chunks
 from bench.targets import Target
 
 
@@ -45,6 +45,9 @@ class Run:
     gateway_cpu_s: float
     # CPU used by processes other than ours during the run (cores, averaged).
     other_cores: float
+    # Time to first token, from bench/loadgen.py's streams mode only.
+    ttft_p50_us: float = 0.0
+    ttft_p99_us: float = 0.0
 
 
 @dataclass
@@ -87,7 +90,7 @@ def run_scenario(
         if scenario.is_stream:
             _check_chunks(scenario, live, result)
 
-        script = wrk.write_script(tmp / f"{scenario.key}.lua", scenario.body)
+        script = _write_load_script(scenario, tmp)
         for target in live:
             _log(f"  warm-up {target.name}")
             _wrk(target, script, scenario, settings.warmup_s, settings)
@@ -110,7 +113,18 @@ def _start_upstream(
 ) -> tuple[Child, str]:
     if scenario.upstream == "nginx":
         return upstreams.start_nginx(tmp, core)
+    if scenario.upstream == "sim-paced":
+        return upstreams.start_sim(tmp, core, PACED_SIM_FLAGS)
     return upstreams.start_sim(tmp, core)
+
+
+def _write_load_script(scenario: Scenario, tmp: Path) -> Path:
+    """wrk's Lua script, or the raw body bench/loadgen.py sends."""
+    if scenario.load == "wrk":
+        return wrk.write_script(tmp / f"{scenario.key}.lua", scenario.body)
+    path = tmp / f"{scenario.key}.json"
+    path.write_text(scenario.body)
+    return path
 
 
 def _start_targets(
@@ -151,12 +165,18 @@ def _check_chunks(
 def _wrk(
     target: _Live, script: Path, scenario: Scenario, seconds: int, settings: Settings
 ) -> wrk.WrkResult:
-    return wrk.run(
-        target.url + CHAT_PATH,
+    url = target.url + CHAT_PATH
+    if scenario.load == "wrk":
+        return wrk.run(url, script, scenario.connections, seconds, settings.load_core)
+    return loadgen.run(
+        scenario.load,
+        url,
         script,
-        scenario.connections,
-        seconds,
-        settings.load_core,
+        connections=scenario.connections,
+        duration_s=seconds,
+        core=settings.load_core,
+        rate=scenario.rate,
+        stagger_s=scenario.stagger_s,
     )
 
 
@@ -189,6 +209,8 @@ def _measure(
         p99_us=outcome.p99_us,
         gateway_cpu_s=ours[0],
         other_cores=max(other_s, 0.0) / outcome.duration_s,
+        ttft_p50_us=outcome.ttft_p50_us,
+        ttft_p99_us=outcome.ttft_p99_us,
     )
 
 
@@ -203,6 +225,8 @@ def _describe(run: Run) -> str:
         f"{run.requests_per_s:9.0f} req/s  p50 {run.p50_us:7.0f} µs  "
         f"p99 {run.p99_us:7.0f} µs  other load {run.other_cores:.2f} cores"
     )
+    if run.ttft_p50_us:
+        line += f"  ttft p50 {run.ttft_p50_us:.0f} p99 {run.ttft_p99_us:.0f} µs"
     if run.requests and run.gateway_cpu_s:
         line += f"  cpu {run.gateway_cpu_s / run.requests * 1e6:.0f} µs/req"
     if run.errors:

@@ -22,16 +22,37 @@ CHAT_PATH = "/v1/chat/completions"
 class Scenario:
     key: str
     title: str
-    upstream: str  # "nginx" or "sim"
+    upstream: str  # "nginx", "sim" (no delays) or "sim-paced" (PACED_SIM_FLAGS)
     connections: int
     body: str
     is_stream: bool
+    # "wrk", or bench/loadgen.py's "streams" (TTFT) or "poisson" (open loop).
+    load: str = "wrk"
+    # Requests per second offered by the open loop.
+    rate: float = 0.0
+    # Seconds over which streams connections start (one stream's length).
+    stagger_s: float = 0.0
+    # Whether latency percentiles mean something (not at saturation).
+    shows_latency: bool = False
 
 
-def chat_body(*, stream: bool, max_tokens: int) -> str:
+# The paced sim of S4: the first token and every next one 10 ms apart, with no
+# slow-down per running request, and room for every stream to decode at once.
+PACED_ITL_MS = 10.0
+PACED_SIM_FLAGS = (
+    "--ttft-base-ms", str(PACED_ITL_MS), "--prefill-ms-per-token", "0",
+    "--itl-base-ms", str(PACED_ITL_MS), "--itl-ms-per-running", "0",
+    "--max-running-requests", "1024",
+)  # fmt: skip
+LARGE_PROMPT_BYTES = 200 * 1024
+
+
+def chat_body(
+    *, stream: bool, max_tokens: int, content: str = "Hello, how are you today?"
+) -> str:
     body: dict[str, object] = {
         "model": MODEL,
-        "messages": [{"role": "user", "content": "Hello, how are you today?"}],
+        "messages": [{"role": "user", "content": content}],
         "max_tokens": max_tokens,
     }
     if stream:
@@ -41,11 +62,35 @@ def chat_body(*, stream: bool, max_tokens: int) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def build_scenarios(stream_connections: int, stream_tokens: int) -> list[Scenario]:
+def large_prompt(size: int) -> str:
+    """Prose-like text of `size` characters, different all along (no repeats
+    a compressor or a prefix cache could short-cut)."""
+    words = [f"w{i:x}" for i in range(size // 4 + 1)]
+    return " ".join(words)[:size]
+
+
+def build_scenarios(
+    stream_connections: int,
+    stream_tokens: int,
+    long_streams: int = 256,
+    poisson_rate: float = 1000.0,
+) -> list[Scenario]:
     plain = chat_body(stream=False, max_tokens=16)
     streamed = chat_body(stream=True, max_tokens=stream_tokens)
+    large = chat_body(
+        stream=False, max_tokens=16, content=large_prompt(LARGE_PROMPT_BYTES)
+    )
+    stream_s = (stream_tokens + 1) * PACED_ITL_MS / 1000
     return [
-        Scenario("s1", "latency, 1 connection", "nginx", 1, plain, False),
+        Scenario(
+            "s1",
+            "latency, 1 connection",
+            "nginx",
+            1,
+            plain,
+            False,
+            shows_latency=True,
+        ),
         Scenario("s2", "requests/s, 64 connections", "nginx", 64, plain, False),
         Scenario(
             "s3",
@@ -55,6 +100,37 @@ def build_scenarios(stream_connections: int, stream_tokens: int) -> list[Scenari
             stream_connections,
             streamed,
             True,
+        ),
+        Scenario(
+            "s4",
+            f"{long_streams} long streams, {stream_tokens} tokens at "
+            f"{PACED_ITL_MS:.0f} ms per token",
+            "sim-paced",
+            long_streams,
+            streamed,
+            True,
+            load="streams",
+            stagger_s=stream_s,
+        ),
+        Scenario(
+            "s5",
+            f"open-loop Poisson arrivals at {poisson_rate:.0f} requests/s",
+            "nginx",
+            0,
+            plain,
+            False,
+            load="poisson",
+            rate=poisson_rate,
+            shows_latency=True,
+        ),
+        Scenario(
+            "s6",
+            f"large bodies ({LARGE_PROMPT_BYTES // 1024} KB prompts), 16 connections",
+            "nginx",
+            16,
+            large,
+            False,
+            shows_latency=True,
         ),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.procs import Child, free_port, pinned, start, wait_ready
@@ -105,12 +106,18 @@ def sim_fast_flag() -> str:
     )
 
 
-def start_sim(tmp: Path, core: int | None) -> tuple[Child, str]:
-    """Start `smg sim` in its no-latency mode; returns it and its base URL."""
+def start_sim(
+    tmp: Path, core: int | None, latency_flags: Sequence[str] | None = None
+) -> tuple[Child, str]:
+    """Start `smg sim`; returns it and its base URL.
+
+    It runs in its no-latency mode unless latency_flags pace it.
+    """
     port = free_port()
     argv = [
         sys.executable, "-m", "smg", "sim", "--host", "127.0.0.1",
-        "--port", str(port), "--model", MODEL, sim_fast_flag(),
+        "--port", str(port), "--model", MODEL, "--log-level", "warning",
+        *(latency_flags if latency_flags is not None else [sim_fast_flag()]),
     ]  # fmt: skip
     child = start("sim", pinned(argv, core), tmp)
     url = f"http://127.0.0.1:{port}"

@@ -37,7 +37,10 @@ end
 
 @dataclass(frozen=True)
 class WrkResult:
-    """One wrk run: counts, latency percentiles (µs) and wrk's own CPU time."""
+    """One load run: counts, latency percentiles (µs), the generator's own CPU.
+
+    bench/loadgen.py returns the same record; only it fills the TTFT fields.
+    """
 
     requests: int
     duration_s: float
@@ -47,6 +50,8 @@ class WrkResult:
     p99_us: float
     mean_us: float
     wrk_cpu_s: float
+    ttft_p50_us: float = 0.0
+    ttft_p99_us: float = 0.0
 
     @property
     def requests_per_s(self) -> float:

@@ -44,6 +44,9 @@ class ServerConfig:
     idle_connection_timeout_secs: float = 90.0
     # On SIGTERM, in-flight requests get this long to finish.
     shutdown_grace_period_secs: float = 180.0
+    # Gateway processes sharing the port (SO_REUSEPORT), each with its own
+    # routing state; 1 runs the gateway in this process (--workers).
+    processes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +199,9 @@ class LoggingConfig:
     level: str = "info"
     json: bool = False
     dir: str | None = None
-    # One INFO line per request on the `smg.access` logger;
-    # --disable-access-log turns it off.
-    access_log: bool = True
+    # One INFO line per request on the `smg.access` logger, with
+    # --enable-access-log; off by default to keep the hot path lean.
+    access_log: bool = False
 
 
 DEFAULT_DURATION_BUCKETS = (
@@ -222,6 +225,15 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PdConfig:
+    # --pd-disaggregation: each request goes to a prefill and a decode worker.
+    enabled: bool = False
+    # Prefill workers: (url, SGLang bootstrap port or None for null).
+    prefill: tuple[tuple[str, int | None], ...] = ()
+    decode_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
@@ -234,3 +246,4 @@ class GatewayConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    pd: PdConfig = field(default_factory=PdConfig)

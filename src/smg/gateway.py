@@ -21,7 +21,8 @@ from smg.server import errors
 from smg.server.app import GatewayApp
 from smg.server.auth import warn_if_open
 from smg.workers.health import HealthChecker
-from smg.workers.startup import bring_up
+from smg.workers.load_monitor import start_load_monitor
+from smg.workers.pd_startup import start_pd_workers
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,13 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
     app = GatewayApp(ctx)
     warn_if_open(app.auth)
     server = HttpServer(app, errors.render_status, _limits(config))
-    await server.start(config.server.host, config.server.port, ssl=_server_tls(config))
-    observability = await start_observability(ctx, server)
+    await server.start(
+        config.server.host,
+        config.server.port,
+        reuse_port=config.server.processes > 1,
+        ssl=_server_tls(config),
+    )
+    observability = await start_observability(ctx, server, ctx.observability)
     logger.info(
         "gateway listening",
         extra={
@@ -50,12 +56,20 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
             "version": __version__,
         },
     )
-    health = HealthChecker(ctx.registry, ctx.client, config.health, config.workers)
+    health = HealthChecker(
+        ctx.registry,
+        ctx.client,
+        config.health,
+        config.workers,
+        on_probe=ctx.observability.metrics.health_check,
+    )
     health.start()
+    load_monitor = start_load_monitor(ctx)
     tasks = [
         asyncio.create_task(_add_startup_worker(ctx, url))
         for url in config.workers.urls
     ]
+    tasks += start_pd_workers(ctx)
     try:
         await stop.wait()
         await _drain(ctx, server)
@@ -63,6 +77,8 @@ async def serve(config: GatewayConfig, stop: asyncio.Event) -> None:
         for task in tasks:
             task.cancel()
         await health.close()
+        if load_monitor is not None:
+            await load_monitor.close()
         await server.close()
         await observability.close()
         await ctx.client.close()
@@ -111,7 +127,7 @@ def _server_tls(config: GatewayConfig) -> ssl.SSLContext | None:
 async def _add_startup_worker(ctx: AppContext, url: str) -> None:
     worker = ctx.new_worker(url, api_key=ctx.config.security.api_key)
     ctx.registry.add(worker)
-    await bring_up(worker, ctx.registry, ctx.client, ctx.config.workers)
+    await ctx.bring_up(worker)
 
 
 def run(config: GatewayConfig) -> int:

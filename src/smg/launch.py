@@ -27,6 +27,7 @@ from smg.config import (
     WorkerConfig,
 )
 from smg.original_flags import ORIGINAL_LAUNCH_FLAGS
+from smg.pd_cli import add_pd_arguments, pd_config, pd_problems
 
 SUPPORTED_SCHEMES = ("http://", "https://")
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _resilience_groups(parser, d)
     _admission_group(parser, d)
     _security_groups(parser, d)
+    add_pd_arguments(parser)
     known = set(parser._option_string_actions)
     for flag in sorted(ORIGINAL_LAUNCH_FLAGS - known):
         parser.add_argument(flag, action=_NotBuilt, nargs="*", help=argparse.SUPPRESS)
@@ -70,6 +72,13 @@ def _worker_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
     group = parser.add_argument_group("Worker Configuration")
     group.add_argument("--host", default=d.server.host, help="Address to bind")
     group.add_argument("--port", type=int, default=d.server.port, help="Port to bind")
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=d.server.processes,
+        help="Gateway processes sharing the port; each keeps its own routing "
+        "state, and process i serves metrics on --prometheus-port + i",
+    )
     group.add_argument(
         "--worker-urls",
         nargs="*",
@@ -99,6 +108,13 @@ def _routing_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
     _cache_aware_flags(group, r)
     _load_aware_flags(group, r, d.load_monitor)
     _sticky_flags(group, r)
+    group.add_argument(
+        "--dp-aware",
+        action="store_true",
+        default=r.dp_aware,
+        help="Route to each data-parallel rank of an engine (from its dp_size) "
+        "and name it in data_parallel_rank",
+    )
     group.add_argument(
         "--model-alias",
         action="append",
@@ -278,6 +294,7 @@ def _routing_config(
         routing_key_override=args.routing_key_override,
         routing_key_headers=tuple(h.lower() for h in headers),
         bucket_adjust_interval_secs=args.bucket_adjust_interval_secs,
+        dp_aware=args.dp_aware,
     )
 
 
@@ -393,10 +410,20 @@ def _logging_group(parser: argparse.ArgumentParser, d: GatewayConfig) -> None:
     )
     group.add_argument("--log-json", action="store_true", help="Log JSON lines")
     group.add_argument("--log-dir", default=None, help="Also log to DIR/smg.log")
-    group.add_argument(
-        "--disable-access-log",
+    access = group.add_mutually_exclusive_group()
+    access.add_argument(
+        "--enable-access-log",
+        dest="access_log",
         action="store_true",
-        help="Do not log one line per request (logger smg.access)",
+        default=d.logging.access_log,
+        help="Log one INFO line per request on the smg.access logger (off: the "
+        "hot path stays lean; metrics and traces cover most needs)",
+    )
+    access.add_argument(
+        "--disable-access-log",
+        dest="access_log",
+        action="store_false",
+        help="Do not log one line per request (the default)",
     )
 
 
@@ -632,6 +659,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
     """Map parsed flags onto the config tree; also return every problem found."""
     problems = _validate(args) + _observability_problems(args)
     problems += _routing_problems(args)
+    problems += pd_problems(args)
     aliases = tuple(tuple(a.split("=", 1)) for a in args.model_alias if "=" in a)
     config = GatewayConfig(
         server=ServerConfig(
@@ -644,6 +672,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
             header_read_timeout_secs=args.header_read_timeout_secs,
             idle_connection_timeout_secs=args.idle_connection_timeout_secs,
             shutdown_grace_period_secs=args.shutdown_grace_period_secs,
+            processes=args.workers,
         ),
         routing=_routing_config(args, aliases),
         load_monitor=LoadMonitorConfig(
@@ -670,9 +699,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[GatewayConfig, list[str]
             level=args.log_level,
             json=args.log_json,
             dir=args.log_dir,
-            access_log=not args.disable_access_log,
+            access_log=args.access_log,
         ),
         observability=_observability_config(args),
+        pd=pd_config(args),
     )
     return config, problems
 
@@ -800,6 +830,7 @@ def _validate(args: argparse.Namespace) -> list[str]:
     if bool(args.tls_cert_path) != bool(args.tls_key_path):
         problems.append("--tls-cert-path and --tls-key-path go together")
     at_least_one = {
+        "--workers": args.workers,
         "--retry-max-retries": args.retry_max_retries,
         "--cb-failure-threshold": args.cb_failure_threshold,
         "--cb-success-threshold": args.cb_success_threshold,
@@ -822,6 +853,11 @@ def main(argv: Sequence[str]) -> None:
     config, problems = config_from_args(args)
     if problems:
         parser.error("; ".join(problems))
+
+    if config.server.processes > 1:
+        from smg.multiprocess import run_processes
+
+        sys.exit(run_processes(config))
 
     from smg.gateway import run
 

@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Model the workers serve (the sim's served model name)",
     )
+    parser.add_argument(
+        "--pd-disaggregation",
+        action="store_true",
+        help="Start prefill and decode workers (sim backend) behind a PD gateway",
+    )
+    parser.add_argument(
+        "--prefill-workers", type=int, default=1, help="Prefill workers in PD mode"
+    )
+    parser.add_argument(
+        "--decode-workers", type=int, default=1, help="Decode workers in PD mode"
+    )
     return parser
 
 
@@ -107,15 +118,25 @@ def main(argv: Sequence[str]) -> None:
     router_argv, backend_argv = _split_router_args(rest)
     mode = args.connection_mode or ("http" if args.backend == "sim" else "grpc")
     _check_backend(parser, args.backend, mode)
+    if args.pd_disaggregation and args.backend != "sim":
+        parser.error("--pd-disaggregation is built for --backend sim only")
 
     router_argv += ["--host", args.host, "--port", str(args.port)]
     router_args = launch.build_parser().parse_args(router_argv)
     setup_logging(router_args.log_level, router_args.log_json, router_args.log_dir)
-    workers = start_workers(args, backend_argv)
+    pd_roles = pd_worker_roles(args)
+    workers = start_workers(args, backend_argv, pd_roles)
     try:
         wait_healthy(workers, args.worker_startup_timeout)
-        router_args.worker_urls = [w.url for w in workers]
-        if args.data_parallel_size <= 1 and "--policy" not in router_argv:
+        if pd_roles:
+            _route_pd(router_args, workers, pd_roles)
+        else:
+            router_args.worker_urls = [w.url for w in workers]
+        if (
+            args.data_parallel_size <= 1
+            and not pd_roles
+            and "--policy" not in router_argv
+        ):
             # One worker: any policy would pick it; skip the bookkeeping.
             router_args.policy = "passthrough"
         config, problems = launch.config_from_args(router_args)
@@ -158,14 +179,44 @@ def _check_backend(parser: argparse.ArgumentParser, backend: str, mode: str) -> 
         )
 
 
+def pd_worker_roles(args: argparse.Namespace) -> list[list[str]]:
+    """Extra sim flags per worker in PD mode (role and bootstrap port); [] if off."""
+    if not args.pd_disaggregation:
+        return []
+    roles = []
+    for _ in range(args.prefill_workers):
+        port = free_ports(args.worker_host, args.worker_base_port + 5000, 1)[0]
+        roles.append(["--pd-role", "prefill", "--bootstrap-port", str(port)])
+    roles += [["--pd-role", "decode"]] * args.decode_workers
+    return roles
+
+
+def _route_pd(
+    router_args: argparse.Namespace,
+    workers: list[WorkerProcess],
+    roles: list[list[str]],
+) -> None:
+    router_args.pd_disaggregation = True
+    router_args.worker_urls = []
+    for worker, role in zip(workers, roles, strict=True):
+        if role[1] == "prefill":
+            router_args.prefill.append([worker.url, role[3]])
+        else:
+            router_args.decode.append(worker.url)
+
+
 def start_workers(
-    args: argparse.Namespace, backend_argv: list[str]
+    args: argparse.Namespace,
+    backend_argv: list[str],
+    pd_roles: list[list[str]] | None = None,
 ) -> list[WorkerProcess]:
     workers = []
-    for port in free_ports(
-        args.worker_host, args.worker_base_port, args.data_parallel_size
+    count = len(pd_roles) if pd_roles else args.data_parallel_size
+    for index, port in enumerate(
+        free_ports(args.worker_host, args.worker_base_port, count)
     ):
-        cmd = worker_command(args, port, backend_argv)
+        role = pd_roles[index] if pd_roles else []
+        cmd = worker_command(args, port, [*backend_argv, *role])
         popen = subprocess.Popen(cmd, start_new_session=True)
         workers.append(WorkerProcess(f"http://{args.worker_host}:{port}", popen))
         logger.info(

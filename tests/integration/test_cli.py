@@ -13,7 +13,9 @@ def run_smg(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SMG, *args], capture_output=True, text=True, timeout=30)
 
 
-@pytest.mark.parametrize("flag", ["--enable-mesh", "--enable-igw", "--dp-aware"])
+@pytest.mark.parametrize(
+    "flag", ["--enable-mesh", "--enable-igw", "--service-discovery"]
+)
 def test_unbuilt_original_flag_is_refused_by_name(flag: str) -> None:
     result = run_smg("launch", flag, "1")
     assert result.returncode == 2

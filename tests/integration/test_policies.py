@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import MODEL, http_json, last_request, set_faults
+from tests.observability.scrape import scrape
 from tests.procs import Proc
 
 LONG_A = "You are the billing assistant of a large utility company. " * 40
@@ -72,6 +73,21 @@ def test_explain_header_says_why_and_only_when_asked(
     assert again["policy"] == "cache_aware" and again["reason"] == "prefix_match"
     assert float(again["match_ratio"]) > 0.9
     assert again["worker"].startswith("http://127.0.0.1:")
+
+
+def test_decisions_are_counted_by_policy_and_reason(
+    sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
+) -> None:
+    gateway = gateway_factory(sim_factory(), sim_factory())
+    for _ in range(3):
+        post(gateway, chat(LONG_A))
+
+    exposition = scrape(gateway)
+
+    decisions = "smg_routing_decisions_total"
+    assert exposition.value(decisions, policy="cache_aware", reason="prefix_match") == 2
+    assert exposition.value(decisions, policy="cache_aware", reason="min_load") == 1
+    assert exposition.value("smg_cache_tree_chars", model=MODEL) >= len(LONG_A)
 
 
 def test_hot_prefix_spills_when_its_worker_is_overloaded(
@@ -190,7 +206,6 @@ def _flood_directly(sim: Proc, count: int) -> None:
     raise AssertionError("the sim never reported a queue")
 
 
-@pytest.mark.skip(reason="pending wiring: load monitor started in gateway.serve")
 def test_least_load_avoids_a_worker_reporting_a_long_queue(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
@@ -203,7 +218,6 @@ def test_least_load_avoids_a_worker_reporting_a_long_queue(
     assert {routed(gateway, chat("hi")) for _ in range(10)} == {idle.url}
 
 
-@pytest.mark.skip(reason="pending wiring: load monitor started in gateway.serve")
 def test_power_of_two_reacts_to_reported_queues(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
@@ -216,10 +230,6 @@ def test_power_of_two_reacts_to_reported_queues(
     assert {routed(gateway, chat("hi")) for _ in range(10)} == {idle.url}
 
 
-@pytest.mark.skip(
-    reason="pending wiring: --dp-aware flag, rank split at registration, "
-    "Selection.upstream_url/payload in the request path"
-)
 def test_dp_ranks_receive_data_parallel_rank(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:

@@ -37,6 +37,10 @@ def test_serve_sim_fleet_serves_the_openai_sdk_and_stops_on_ctrl_c(
             "--worker-base-port",
             str(free_port()),
             "--fast",
+            "--router-prometheus-host",
+            "127.0.0.1",
+            "--router-prometheus-port",
+            str(free_port()),
         ],
         port,
     )

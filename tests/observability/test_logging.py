@@ -22,9 +22,6 @@ from tests.procs import Proc
 
 API_KEY = "sk-gateway-secret-4242"
 CLIENT_KEY = "sk-client-guess-1717"
-PENDING_WIRING = pytest.mark.skip(
-    reason="pending wiring of the access log and request-id binding"
-)
 
 
 @pytest.fixture
@@ -126,11 +123,10 @@ def test_gateway_json_logs_parse_line_by_line_and_hold_no_key(
     assert [r["request_id"] for r in routed] == ["req-good-1"]
 
 
-@PENDING_WIRING
 def test_access_log_has_one_line_per_request_with_its_id(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
-    gateway = _json_gateway(sim_factory, gateway_factory)
+    gateway = _json_gateway(sim_factory, gateway_factory, "--enable-access-log")
     auth = {"authorization": f"Bearer {API_KEY}"}
 
     for i in range(3):
@@ -142,10 +138,10 @@ def test_access_log_has_one_line_per_request_with_its_id(
     assert all(r["status"] == 200 and r["duration_ms"] > 0 for r in served)
 
 
-def test_access_log_can_be_turned_off(
+def test_access_log_is_off_by_default(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
-    gateway = _json_gateway(sim_factory, gateway_factory, "--disable-access-log")
+    gateway = _json_gateway(sim_factory, gateway_factory)
     assert chat(gateway, headers={"authorization": f"Bearer {API_KEY}"}) == 200
 
     records = _stopped_log(gateway)

@@ -17,9 +17,6 @@ from tests.observability.scrape import Exposition, scrape
 from tests.observability.traffic import chat, get, post
 from tests.procs import SMG, Proc, free_port
 
-PENDING_WIRING = pytest.mark.skip(
-    reason="pending wiring of the metrics facade into the request path"
-)
 ROUTE = {"router_type", "backend_type", "connection_mode", "model", "endpoint"}
 EXPECTED: dict[str, tuple[str, set[str]]] = {
     "smg_http_requests": ("counter", {"method", "path"}),
@@ -104,7 +101,6 @@ def test_worker_series_follow_the_fleet_and_its_traffic(
         assert exposition.value("smg_worker_cb_state", worker=sim.url) == 0
 
 
-@PENDING_WIRING
 def test_request_counters_move_by_the_requests_sent(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
@@ -145,7 +141,6 @@ def test_request_counters_move_by_the_requests_sent(
     assert delta("smg_router_stream_chunks_total", **routed) >= 1
 
 
-@PENDING_WIRING
 def test_retries_and_breaker_outcomes_are_counted(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:
@@ -167,7 +162,6 @@ def test_retries_and_breaker_outcomes_are_counted(
     assert delta("smg_worker_cb_outcomes_total", **outcomes) == 3
 
 
-@PENDING_WIRING
 def test_duration_histograms_use_the_configured_buckets(
     sim_factory: Callable[..., Proc], gateway_factory: Callable[..., Proc]
 ) -> None:

@@ -2,7 +2,7 @@
 
 Needs Debian's `prometheus` (scripts/install-test-services.sh installs it).
 Skipped where it is missing, unless SMG_REQUIRE_PROMETHEUS=1 (as in CI) makes
-its absence a failure.
+its absence a failure. One Prometheus and one gateway serve the whole module.
 """
 
 from __future__ import annotations
@@ -10,58 +10,71 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import MODEL
 from tests.observability.traffic import chat
-from tests.procs import Proc, free_port, spawn, wait_http
+from tests.procs import Proc, free_port, spawn, start_gateway, start_sim, wait_http
 
 pytestmark = pytest.mark.prometheus
 SCRAPE_INTERVAL_S = 1
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
-def _prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
+def prometheus_binary(name: str = "prometheus") -> str:
+    binary = shutil.which(name)
     if binary is None:
-        message = "prometheus is not installed (scripts/install-test-services.sh)"
+        message = f"{name} is not installed (scripts/install-test-services.sh)"
         if os.environ.get("SMG_REQUIRE_PROMETHEUS") == "1":
             pytest.fail(message)
         pytest.skip(message)
     return binary
 
 
-@pytest.fixture
-def prometheus_factory(tmp_path: Path, procs: list[Proc]) -> Callable[[Proc], Proc]:
-    binary = _prometheus_binary()
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[Proc, Proc]]:
+    """(gateway, prometheus): one sim, one gateway, Prometheus scraping it."""
+    binary = prometheus_binary()
+    sim = start_sim("--model", MODEL, "--fast")
+    gateway = start_gateway("--worker-urls", sim.url, "--policy", "round_robin")
+    with tempfile.TemporaryDirectory() as tmp:
+        prometheus = _start_prometheus(binary, gateway, Path(tmp))
+        try:
+            wait_value(prometheus, 'up{job="smg"}', lambda v: v == 1, timeout=20)
+            yield gateway, prometheus
+        finally:
+            for proc in (prometheus, gateway, sim):
+                proc.stop()
 
-    def start(gateway: Proc) -> Proc:
-        target = f"127.0.0.1:{gateway.extra['metrics_port']}"
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            f"global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n"
-            "scrape_configs:\n  - job_name: smg\n"
-            f"    static_configs:\n      - targets: ['{target}']\n"
-        )
-        port = free_port()
-        args = [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ]
-        prometheus = spawn("prometheus", args, port)
-        procs.append(prometheus)
-        wait_http(prometheus, "/-/ready", timeout=30)
-        return prometheus
 
-    return start
+def _start_prometheus(binary: str, gateway: Proc, tmp: Path) -> Proc:
+    target = f"127.0.0.1:{gateway.extra['metrics_port']}"
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        f"global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n"
+        "scrape_configs:\n  - job_name: smg\n"
+        f"    static_configs:\n      - targets: ['{target}']\n"
+    )
+    port = free_port()
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    prometheus = spawn("prometheus", args, port)
+    wait_http(prometheus, "/-/ready", timeout=30)
+    return prometheus
 
 
 def query(prometheus: Proc, promql: str) -> list[dict[str, Any]]:
@@ -99,37 +112,58 @@ def send_for(gateway: Proc, seconds: float) -> int:
     return sent
 
 
-def test_prometheus_scrapes_the_gateway_and_reports_its_request_rate(
-    sim_factory: Callable[..., Proc],
-    gateway_factory: Callable[..., Proc],
-    prometheus_factory: Callable[[Proc], Proc],
-) -> None:
-    gateway = gateway_factory(sim_factory())
-    prometheus = prometheus_factory(gateway)
-    wait_value(prometheus, 'up{job="smg"}', lambda v: v == 1, timeout=20)
+def test_prometheus_reports_the_gateways_request_rate(stack: tuple[Proc, Proc]) -> None:
+    gateway, prometheus = stack
+    before = wait_value(
+        prometheus, "sum(smg_worker_requests_total)", lambda v: v >= 0, timeout=10
+    )
 
     sent = send_for(gateway, 4 * SCRAPE_INTERVAL_S)
 
     total = "sum(smg_worker_requests_total)"
-    wait_value(prometheus, total, lambda v: v == sent, timeout=10)
+    wait_value(prometheus, total, lambda v: v == before + sent, timeout=10)
     rate = "sum(rate(smg_worker_requests_total[10s]))"
     assert wait_value(prometheus, rate, lambda v: v > 0, timeout=10) > 0
 
 
-@pytest.mark.skip(reason="pending wiring of the metrics facade into the request path")
 def test_prometheus_reports_the_http_request_rate_by_route(
-    sim_factory: Callable[..., Proc],
-    gateway_factory: Callable[..., Proc],
-    prometheus_factory: Callable[[Proc], Proc],
+    stack: tuple[Proc, Proc],
 ) -> None:
-    gateway = gateway_factory(sim_factory())
-    prometheus = prometheus_factory(gateway)
-    wait_value(prometheus, 'up{job="smg"}', lambda v: v == 1, timeout=20)
+    gateway, prometheus = stack
+    chat_path = 'path="/v1/chat/completions"'
+    total = f"sum(smg_http_requests_total{{{chat_path}}}) or vector(0)"
+    before = wait_value(prometheus, total, lambda v: v >= 0, timeout=10)
 
     sent = send_for(gateway, 4 * SCRAPE_INTERVAL_S)
 
-    chat_path = 'path="/v1/chat/completions"'
-    total = f"sum(smg_http_requests_total{{{chat_path}}})"
-    wait_value(prometheus, total, lambda v: v == sent, timeout=10)
+    wait_value(prometheus, total, lambda v: v == before + sent, timeout=10)
     rate = f"sum(rate(smg_http_requests_total{{{chat_path}}}[10s]))"
     assert wait_value(prometheus, rate, lambda v: v > 0, timeout=10) > 0
+
+
+def test_every_dashboard_query_is_valid_promql(stack: tuple[Proc, Proc]) -> None:
+    _, prometheus = stack
+    dashboard = json.loads((DEPLOY / "grafana" / "smg-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    substitutions = {"$__rate_interval": "1m", "$job": ".*", "$instance": ".*"}
+
+    for expr in exprs:
+        for variable, value in {**substitutions, "$model": ".*"}.items():
+            expr = expr.replace(variable, value)
+        query(prometheus, expr)
+
+    assert len(exprs) >= 20
+
+
+@pytest.mark.parametrize(
+    ("check", "name"), [("config", "prometheus.yml"), ("rules", "smg-alerts.yml")]
+)
+def test_shipped_prometheus_files_pass_promtool(check: str, name: str) -> None:
+    promtool = prometheus_binary("promtool")
+    path = DEPLOY / "prometheus" / name
+
+    result = subprocess.run(
+        [promtool, "check", check, str(path)], capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -14,9 +14,6 @@ from tests.observability.otlp_receiver import OtlpReceiver
 from tests.observability.traffic import chat
 from tests.procs import SMG, Proc, free_port, metrics_flags, spawn, wait_http
 
-PENDING_WIRING = pytest.mark.skip(
-    reason="pending wiring of tracing into the request path"
-)
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 CLIENT_CONTEXT = f"00-{TRACE_ID}-{CLIENT_SPAN}-01"
@@ -90,24 +87,24 @@ def test_the_clients_trace_id_reaches_the_worker(traced_gateway: Proc) -> None:
     assert seen.split("-")[1] == TRACE_ID
 
 
-@PENDING_WIRING
 def test_the_worker_is_called_from_an_exported_gateway_span(
     traced_gateway: Proc, receiver: OtlpReceiver
 ) -> None:
     assert chat(traced_gateway, headers={"traceparent": CLIENT_CONTEXT}) == 200
 
     seen = last_request(traced_gateway.extra["sim"], CHAT)["headers"]["traceparent"]
-    spans = receiver.wait_for(TRACE_ID, count=3)
+    spans = receiver.wait_for(TRACE_ID, count=4)
 
-    parent_of_worker = seen.split("-")[2]
-    assert parent_of_worker != CLIENT_SPAN
-    assert parent_of_worker in {s.span_id for s in spans}
-    request = next(s for s in spans if s.name == f"POST {CHAT}")
+    by_name = {s.name: s for s in spans}
+    assert set(by_name) == {f"POST {CHAT}", "route", "upstream", "relay"}
+    request = by_name[f"POST {CHAT}"]
     assert request.parent_span_id == CLIENT_SPAN
     assert request.attributes["http.response.status_code"] == 200
+    assert all(by_name[n].parent_span_id == request.span_id for n in ("route", "relay"))
+    # The worker's parent is the upstream attempt, not the client's span.
+    assert seen.split("-")[2] == by_name["upstream"].span_id
 
 
-@PENDING_WIRING
 def test_a_request_without_context_starts_a_trace_the_worker_joins(
     traced_gateway: Proc, receiver: OtlpReceiver
 ) -> None:

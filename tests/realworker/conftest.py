@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from tests.procs import SMG, Proc, free_port, spawn, wait_http
+from tests.procs import SMG, Proc, free_port, metrics_flags, spawn, wait_http
 
 INSTALL_SCRIPT = "scripts/install-real-workers.sh"
 
@@ -113,7 +113,7 @@ def gateway(mlx_server: Proc) -> Iterator[Proc]:
     """The gateway with the engine as its only worker."""
     port = free_port()
     flags = ["--worker-urls", mlx_server.url, "--policy", "round_robin"]
-    flags += ["--worker-startup-check-interval", "1"]
+    flags += ["--worker-startup-check-interval", "1", *metrics_flags()]
     args = [*SMG, "launch", "--host", "127.0.0.1", "--port", str(port), *flags]
     # Started by hand rather than with start_gateway so that a gateway which
     # never becomes ready is stopped instead of outliving the test run.

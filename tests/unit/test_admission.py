@@ -23,8 +23,11 @@ def test_full_queue_is_429_with_retry_after() -> None:
 
 def test_queue_timeout_is_503() -> None:
     async def scenario() -> int:
-        admission = Admission(AdmissionConfig(
-            max_concurrent_requests=1, queue_size=5, queue_timeout_secs=0.05))
+        admission = Admission(
+            AdmissionConfig(
+                max_concurrent_requests=1, queue_size=5, queue_timeout_secs=0.05
+            )
+        )
         await admission.acquire()
         with pytest.raises(GatewayError) as exc:
             await admission.acquire()

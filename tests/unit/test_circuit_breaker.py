@@ -15,8 +15,9 @@ class FakeClock:
 
 
 def breaker(clock: FakeClock, **kw: object) -> CircuitBreaker:
-    config = CircuitBreakerConfig(failure_threshold=3, success_threshold=2,
-                                  timeout_secs=10, **kw)  # type: ignore[arg-type]
+    config = CircuitBreakerConfig(
+        failure_threshold=3, success_threshold=2, timeout_secs=10, **kw
+    )  # type: ignore[arg-type]
     return CircuitBreaker("http://w:1", config, FAILURES, clock)
 
 

@@ -127,3 +127,18 @@ def test_power_of_two_falls_back_to_in_flight_without_reports() -> None:
     busy.load = 5
     p = power_of_two("expected_wait")
     assert all(p.select([busy, idle], FACTS) is idle for _ in range(20))
+
+
+def test_in_flight_requests_the_worker_does_not_report_still_count() -> None:
+    """Requests held before admission (or on the wire) are invisible to the report."""
+    stalled, other = workers(2)
+    stalled.load = 5
+    p = least_load()
+    p.on_loads(
+        {
+            stalled.url: report(stalled, in_flight_at_poll=5),
+            other.url: report(other, running_reqs=1, in_flight_at_poll=1),
+        }
+    )
+    other.load = 1
+    assert p.select([stalled, other], FACTS) is other

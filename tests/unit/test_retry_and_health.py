@@ -11,8 +11,14 @@ from smg.workers.worker import FAILED, NOT_READY, PENDING, READY
 
 
 def test_backoff_grows_and_is_capped_without_jitter() -> None:
-    policy = RetryPolicy(RetryConfig(initial_backoff_ms=50, backoff_multiplier=2,
-                                     max_backoff_ms=300, jitter_factor=0))
+    policy = RetryPolicy(
+        RetryConfig(
+            initial_backoff_ms=50,
+            backoff_multiplier=2,
+            max_backoff_ms=300,
+            jitter_factor=0,
+        )
+    )
     assert [policy.backoff_s(i) for i in range(4)] == [0.05, 0.1, 0.2, 0.3]
 
 
@@ -21,8 +27,9 @@ def test_jitter_stays_within_its_band() -> None:
     assert all(0.04 <= policy.backoff_s(0) <= 0.06 for _ in range(200))
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(503, True), (500, True),
-                                                    (429, True), (400, False)])
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(503, True), (500, True), (429, True), (400, False)]
+)
 def test_retryable_statuses(status: int, retryable: bool) -> None:
     assert RetryPolicy(RetryConfig()).is_retryable(status) is retryable
 

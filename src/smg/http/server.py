@@ -93,6 +93,7 @@ class Request:
         "method",
         "path",
         "query",
+        "status",
     )
 
     def __init__(
@@ -115,6 +116,8 @@ class Request:
         self.http_minor = http_minor
         # Headers added to whatever response this request gets (CORS, explain).
         self.extra_headers: Headers | None = None
+        # The status of the response once it has started; 0 until then.
+        self.status = 0
         self._conn = conn
         self._started = False
         self._chunked = False
@@ -137,6 +140,7 @@ class Request:
     def respond(self, status: int, headers: Headers, body: bytes = b"") -> None:
         """Send a complete response with a Content-Length."""
         self._started = True
+        self.status = status
         parts = [status_line(status)]
         for key, value in headers:
             parts.append(b"%s: %s\r\n" % (key, value))
@@ -152,6 +156,7 @@ class Request:
     def start_stream(self, status: int, headers: Headers) -> None:
         """Send the head of a streamed response; chunks follow with `write`."""
         self._started = True
+        self.status = status
         parts = [status_line(status)]
         for key, value in headers:
             parts.append(b"%s: %s\r\n" % (key, value))

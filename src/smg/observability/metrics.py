@@ -10,7 +10,7 @@ scrape time instead of being mirrored on every change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from time import perf_counter
 
 from smg.config import DEFAULT_DURATION_BUCKETS
@@ -43,14 +43,26 @@ _ROUTER = (ROUTER_TYPE, BACKEND_TYPE, CONNECTION_MODE)
 _BOOL = {False: "false", True: "true"}
 
 CountSource = Callable[[], int]
+# (model, indexed characters) of each cache-aware policy, read when scraped.
+TreeSizeSource = Callable[[], Iterable[tuple[str, int]]]
 
 
 class _HttpSeries:
-    __slots__ = ("duration", "requests")
+    """The HTTP series of one (path, method); responses are shared per path."""
 
-    def __init__(self, requests: CounterChild, duration: HistogramChild) -> None:
+    __slots__ = ("duration", "label", "requests", "responses")
+
+    def __init__(
+        self,
+        label: str,
+        requests: CounterChild,
+        duration: HistogramChild,
+        responses: dict[int, dict[str, CounterChild]],
+    ) -> None:
+        self.label = label
         self.requests = requests
         self.duration = duration
+        self.responses = responses
 
 
 class _RouteSeries:
@@ -90,6 +102,7 @@ class GatewayMetrics:
         self._declare_http(duration_buckets)
         self._declare_router(duration_buckets)
         self._declare_workers()
+        self._declare_pd(duration_buckets)
         self._paths = LabelCap(label_cap)
         self._models = LabelCap(label_cap)
         self.inflight = 0
@@ -98,6 +111,7 @@ class GatewayMetrics:
         self._routes: dict[str, dict[str | None, _RouteSeries]] = {}
         self._upstream: dict[int, dict[str, CounterChild]] = {}
         self._selections: dict[str | None, dict[str, CounterChild]] = {}
+        self._decisions: dict[tuple[str, str, str], CounterChild] = {}
         self._stages: dict[str, HistogramChild] = {}
         self._outcomes: dict[str, tuple[CounterChild, CounterChild]] = {}
         self._send_retries = self.router_send_retries.labels(ROUTER_TYPE)
@@ -223,6 +237,12 @@ class GatewayMetrics:
             "Workers chosen by a policy",
             ("worker_type", "connection_mode", "model", "policy"),
         )
+        # Beyond the original: why each worker was chosen (x-smg-explain's reason).
+        self.routing_decisions = CounterFamily(
+            "smg_routing_decisions_total",
+            "Routing decisions, by policy and the reason for the choice",
+            ("model", "policy", "reason"),
+        )
         self.worker_errors = CounterFamily(
             "smg_worker_errors_total",
             "Failed upstream attempts, by error type",
@@ -278,11 +298,9 @@ class GatewayMetrics:
         self.engine_cache_hit = GaugeFamily(
             "smg_engine_cache_hit_rate", "Prefix cache hit rate", engine
         )
-        self.cache_tree_chars = GaugeFamily(
-            "smg_cache_tree_chars", "Characters held by a cache-aware tree", ("model",)
-        )
         for family in (
             self.worker_selection,
+            self.routing_decisions,
             self.worker_errors,
             self.health_checks,
             self.retries,
@@ -296,7 +314,6 @@ class GatewayMetrics:
             self.engine_token_usage,
             self.engine_throughput,
             self.engine_cache_hit,
-            self.cache_tree_chars,
         ):
             self.collector.add(family)
 
@@ -306,6 +323,22 @@ class GatewayMetrics:
         """Export pool size, per-worker load, health and breaker state of `workers`."""
         for family in worker_families(workers):
             self.collector.add(family)
+
+    def watch_cache_trees(self, sizes: TreeSizeSource) -> None:
+        """Export the characters each model's cache-aware index holds."""
+
+        def sample() -> list[tuple[Sequence[str], float]]:
+            return [((self._models(model),), float(n)) for model, n in sizes()]
+
+        self.collector.add(
+            SampledFamily(
+                "gauge",
+                "smg_cache_tree_chars",
+                "Characters held by a cache-aware tree",
+                ("model",),
+                sample,
+            )
+        )
 
     def watch_connections(self, count: CountSource) -> None:
         self._connections = count
@@ -326,7 +359,7 @@ class GatewayMetrics:
         `path` is the matched route path, or None for a path nobody serves.
         """
         self.inflight += 1
-        self._http_series(method, path).requests.inc()
+        self._http_series(method, path).requests.value += 1
         return perf_counter()
 
     def http_request_finished(
@@ -337,17 +370,20 @@ class GatewayMetrics:
         error_code: str,
         started_s: float,
     ) -> None:
-        """Count the response once it has gone out; `error_code` may be ""."""
+        """Count the response once it has gone out.
+
+        `error_code` is the gateway's own code ("" for none); it must come from
+        the gateway's fixed set, never from a worker, to keep labels bounded.
+        """
+        elapsed_s = perf_counter() - started_s
         self.inflight -= 1
-        self._http_series(method, path).duration.observe(perf_counter() - started_s)
-        by_status = self._responses.get(path or OTHER)
-        child = None
-        if by_status is not None:
-            by_code = by_status.get(status)
-            if by_code is not None:
-                child = by_code.get(error_code)
+        series = self._http_series(method, path)
+        series.duration.observe(elapsed_s)
+        by_code = series.responses.get(status)
+        child = None if by_code is None else by_code.get(error_code)
         if child is None:
-            child = self._response_child(path, status, error_code)
+            child = self.http_responses.labels(series.label, str(status), error_code)
+            series.responses.setdefault(status, {})[error_code] = child
         child.value += 1
 
     def admission_rejected(self, reason: str) -> None:
@@ -362,23 +398,16 @@ class GatewayMetrics:
         label = self._path_label(path)
         method_value = method_label(method)
         series = _HttpSeries(
+            label,
             self.http_requests.labels(method_value, label),
             self.http_duration.labels(method_value, label),
+            self._responses.setdefault(label, {}),
         )
+        # Values past a cap are not cached under their own key, so the cache
+        # stays as bounded as the labels.
         if label == (path or OTHER) and method_value == method:
             self._http.setdefault(label, {})[method] = series
         return series
-
-    def _response_child(
-        self, path: str | None, status: int, error_code: str
-    ) -> CounterChild:
-        label = self._path_label(path)
-        child = self.http_responses.labels(label, str(status), error_code)
-        if label == (path or OTHER):
-            self._responses.setdefault(label, {}).setdefault(status, {})[error_code] = (
-                child
-            )
-        return child
 
     def _path_label(self, path: str | None) -> str:
         return OTHER if path is None else self._paths(path)
@@ -457,8 +486,6 @@ class GatewayMetrics:
         if series is None:
             label = UNKNOWN if model is None else self._models(model)
             series = _RouteSeries(self, endpoint_label(upstream_path), label)
-            # A model past the cap is not cached under its own name, so
-            # the cache stays as bounded as the labels.
             if label == (model or UNKNOWN):
                 by_model[model] = series
         return series
@@ -476,6 +503,17 @@ class GatewayMetrics:
             )
             if label == (model or UNKNOWN):
                 self._selections.setdefault(model, {})[policy] = child
+        child.value += 1
+
+    def routing_decision(self, model: str, policy: str, reason: str) -> None:
+        """Count a decision by its reason label (a policy's fixed set)."""
+        key = (model, policy, reason)
+        child = self._decisions.get(key)
+        if child is None:
+            label = self._models(model)
+            child = self.routing_decisions.labels(label, policy, reason)
+            if label == model:
+                self._decisions[key] = child
         child.value += 1
 
     def worker_error(self, error_type: str) -> None:
@@ -511,6 +549,43 @@ class GatewayMetrics:
             self._outcomes[worker_url] = pair
         pair[success].value += 1
 
+    # Prefill/decode disaggregation
+
+    def _declare_pd(self, buckets: Sequence[float]) -> None:
+        self.pd_ttft_seconds = HistogramFamily(
+            "smg_pd_ttft_seconds",
+            "PD requests: time from dispatch to the decode worker's headers",
+            (),
+            buckets,
+        )
+        self.pd_prefill_duration_seconds = HistogramFamily(
+            "smg_pd_prefill_duration_seconds",
+            "PD requests: time from dispatch to the prefill answer's end",
+            (),
+            buckets,
+        )
+        self.pd_leg_failures = CounterFamily(
+            "smg_pd_leg_failures_total",
+            "PD legs that failed: connection, timeout, drain, no_kv_transfer_params",
+            ("leg", "reason"),
+        )
+        for family in (
+            self.pd_ttft_seconds,
+            self.pd_prefill_duration_seconds,
+            self.pd_leg_failures,
+        ):
+            self.collector.add(family)
+
+    def pd_ttft(self, seconds: float) -> None:
+        self.pd_ttft_seconds.labels().observe(seconds)
+
+    def pd_prefill_duration(self, seconds: float) -> None:
+        self.pd_prefill_duration_seconds.labels().observe(seconds)
+
+    def pd_leg_failure(self, leg: str, reason: str) -> None:
+        """Count a failed PD leg (`leg` prefill or decode), bootstrap included."""
+        self.pd_leg_failures.labels(leg, reason).inc()
+
     def engine_load(
         self,
         worker_url: str,
@@ -526,9 +601,6 @@ class GatewayMetrics:
         self.engine_token_usage.labels(*key).set(report.token_usage)
         self.engine_throughput.labels(*key).set(report.gen_throughput)
         self.engine_cache_hit.labels(*key).set(report.cache_hit_rate)
-
-    def cache_tree_size(self, model: str, chars: int) -> None:
-        self.cache_tree_chars.labels(self._models(model)).set(chars)
 
     def forget_worker(self, worker_url: str) -> None:
         """Drop the series of a worker that left the fleet."""

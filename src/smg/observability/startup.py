@@ -72,6 +72,7 @@ async def start_observability(
 
 def _watch_gateway(obs: Observability, ctx: AppContext, server: HttpServer) -> None:
     obs.metrics.watch_workers(ctx.registry.all)
+    obs.metrics.watch_cache_trees(ctx.policies.tree_sizes)
     obs.metrics.watch_connections(lambda: len(server.connections))
     admission = ctx.admission
 

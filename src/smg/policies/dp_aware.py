@@ -55,6 +55,7 @@ def split_into_ranks(worker: Worker, new_worker: Callable[..., Worker]) -> list[
         entry.model_id = worker.model_id
         entry.runtime_type = worker.runtime_type
         entry.worker_type = worker.worker_type
+        entry.bootstrap_port = worker.bootstrap_port
         entry.status = worker.status
         entry.labels = {
             **worker.labels,

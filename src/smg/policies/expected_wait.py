@@ -3,10 +3,10 @@
 The score is (queued prompt tokens + tokens sent since the report) / throughput,
 plus a KV-pressure term k / (1 - k) that grows steeply as the worker's cache
 fills. Queued tokens come from the last polled report; what the gateway sent
-afterwards is estimated from how far its own in-flight count grew since then.
-Using the growth of in-flight requests rather than a count of dispatches means
-requests that already finished stop counting, so a fast worker is not charged
-for work it has done.
+afterwards is estimated from how far its own in-flight count grew since then,
+or exceeds what the worker reported running and waiting. Using in-flight counts
+rather than a count of dispatches means requests that already finished stop
+counting, so a fast worker is not charged for work it has done.
 """
 
 from __future__ import annotations
@@ -43,10 +43,16 @@ class ExpectedWait:
         return self._loads.get(worker.url)
 
     def sent_since_report(self, worker: Worker) -> int:
+        """Requests in flight from here that the worker's report cannot show.
+
+        Those sent after the report, or more than the worker counted as running
+        or waiting (requests still on the wire, or held before admission).
+        """
         load = self._loads.get(worker.url)
         if load is None:
             return worker.load
-        return max(0, worker.load - load.in_flight_at_poll)
+        reported = load.running_reqs + load.waiting_reqs
+        return max(0, worker.load - load.in_flight_at_poll, worker.load - reported)
 
     def is_capped(self, worker: Worker) -> bool:
         """True when the worker's queue is at `--least-load-max-waiting-requests`."""

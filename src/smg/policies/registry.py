@@ -100,5 +100,13 @@ class PolicyRegistry:
         """Hand a model's fresh load reports to its policy."""
         self.for_model(model).on_loads(loads)
 
+    def tree_sizes(self) -> list[tuple[str, int]]:
+        """Characters each model's cache-aware index holds (for metrics)."""
+        return [
+            (model, policy.text_index.size_units)
+            for model, policy in self._by_model.items()
+            if isinstance(policy, CacheAwarePolicy)
+        ]
+
     def all(self) -> list[Policy]:
         return list(self._by_model.values())

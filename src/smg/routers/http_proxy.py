@@ -15,16 +15,25 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import orjson
 
 from smg.context import AppContext
 from smg.http.server import Headers, Request
+from smg.observability.labels import OTHER
+from smg.observability.scope import current_scope, current_trace
 from smg.policies.base import RequestFacts
-from smg.routers.selection import select_worker
+from smg.routers.selection import (
+    EXPLAIN_HEADER,
+    Selection,
+    select_worker,
+    wants_explanation,
+)
 from smg.server import errors
 from smg.server.errors import GatewayError
+from smg.workers.circuit_breaker import CircuitBreaker
 from smg.workers.http_client import UpstreamError, UpstreamResponse
 from smg.workers.retry import RetryPolicy
 from smg.workers.worker import UNKNOWN_MODEL, Worker
@@ -72,6 +81,8 @@ class Exchange:
     # The model as the client named it (None for any); worker groups are looked
     # up again on each attempt, since health and membership change meanwhile.
     lookup_model: str | None
+    # When routing began (perf_counter), for time-to-first-chunk.
+    started_s: float
 
 
 @dataclass(slots=True)
@@ -89,17 +100,46 @@ class HttpProxy:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
         self._retry = RetryPolicy(ctx.config.retry)
+        self._metrics = ctx.observability.metrics
 
     async def handle(self, request: Request, request_id: str, spec: RouteSpec) -> None:
         body = parse_json_object(request.body)
         model = _model_of(body, spec)
+        metrics = self._metrics
+        streaming = body.get("stream") is True
         group = self._ctx.registry.group_for(model)
         if group is None:
+            metrics.router_request_started(spec.upstream_path, OTHER, streaming)
+            metrics.router_error(spec.upstream_path, OTHER, "model_not_found")
             raise errors.model_not_found(model or UNKNOWN_MODEL)
+        canonical, _ = group
+        scope = current_scope()
+        if scope is not None:
+            scope.model = canonical
+        started_s = metrics.router_request_started(
+            spec.upstream_path, canonical, streaming
+        )
+        try:
+            await self._route(request, request_id, spec, body, model, group, started_s)
+        except GatewayError as exc:
+            metrics.router_error(spec.upstream_path, canonical, exc.code)
+            raise
+        finally:
+            metrics.router_request_finished(spec.upstream_path, canonical, started_s)
+
+    async def _route(
+        self,
+        request: Request,
+        request_id: str,
+        spec: RouteSpec,
+        body: dict[str, Any],
+        model: str | None,
+        group: tuple[str, tuple[Worker, ...]],
+        started_s: float,
+    ) -> None:
         canonical, workers = group
         if not workers:
             raise errors.no_available_workers(model or canonical)
-
         payload = request.body
         if model is None:
             body["model"] = UNKNOWN_MODEL
@@ -109,8 +149,10 @@ class HttpProxy:
             body["model"] = canonical
             payload = orjson.dumps(body)
         facts = RequestFacts(canonical, spec.upstream_path, body, request.headers)
-        explain = request.header(b"x-smg-explain") in (b"1", b"true")
-        exchange = Exchange(request, request_id, spec, facts, payload, explain, model)
+        explain = wants_explanation(facts)
+        exchange = Exchange(
+            request, request_id, spec, facts, payload, explain, model, started_s
+        )
         await self._dispatch_with_retries(exchange)
 
     async def _dispatch_with_retries(self, ex: Exchange) -> None:
@@ -124,10 +166,11 @@ class HttpProxy:
         last = self._retry.max_attempts - 1
         for attempt in range(self._retry.max_attempts):
             candidates = self._candidates(ex.lookup_model)
-            worker = self._choose(ex, candidates, tried)
-            failure = await self._send_once(ex, worker, final=attempt == last)
+            selection = self._choose(ex, candidates, tried)
+            failure = await self._send_once(ex, selection, final=attempt == last)
             if failure is None:
                 return
+            worker = selection.worker
             tried.append(worker)
             upstream = failure.upstream
             if (
@@ -135,19 +178,22 @@ class HttpProxy:
                 and upstream.status == 500
                 and all(w in tried for w in candidates)
             ):
+                self._metrics.retries_exhausted_for(ex.spec.upstream_path)
                 await self._relay_held(ex, failure)
                 return
             _discard(failure)
+            backoff_s = self._retry.backoff_s(attempt)
+            self._metrics.retry(ex.spec.upstream_path, attempt + 1, backoff_s)
             logger.warning(
                 "upstream attempt failed; retrying",
                 extra={
                     "request_id": ex.request_id,
                     "worker_url": worker.url,
                     "attempt": attempt + 1,
-                    "status": failure.upstream.status if failure.upstream else None,
+                    "status": upstream.status if upstream else None,
                 },
             )
-            await asyncio.sleep(self._retry.backoff_s(attempt))
+            await asyncio.sleep(backoff_s)
 
     def _candidates(self, model: str | None) -> list[Worker]:
         group = self._ctx.registry.group_for(model)
@@ -156,14 +202,17 @@ class HttpProxy:
 
     def _choose(
         self, ex: Exchange, candidates: list[Worker], tried: list[Worker]
-    ) -> Worker:
+    ) -> Selection:
         if not candidates:
             raise errors.no_available_workers(ex.facts.model)
-        selection = select_worker(self._ctx.policies, ex.facts, candidates, tried)
-        if selection is None:
-            raise errors.no_available_workers(ex.facts.model)
+        with current_trace().stage("route") as stage:
+            selection = select_worker(self._ctx.policies, ex.facts, candidates, tried)
+            if selection is None:
+                raise errors.no_available_workers(ex.facts.model)
+            stage.set_attribute("smg.worker_url", selection.worker.url)
+            stage.set_attribute("smg.policy", selection.policy)
         if ex.explain:
-            ex.request.extra_headers = [(b"x-smg-explain", selection.explain())]
+            ex.request.extra_headers = [(EXPLAIN_HEADER, selection.explain())]
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "routed",
@@ -175,49 +224,91 @@ class HttpProxy:
                     "reason": selection.reason,
                 },
             )
-        return selection.worker
+        return selection
 
     async def _send_once(
-        self, ex: Exchange, worker: Worker, final: bool
+        self, ex: Exchange, selection: Selection, final: bool
     ) -> Failure | None:
         """One attempt under a load guard: relay the answer, or hand back a failure.
 
         Returns None once the answer was relayed; a Failure when the attempt
         failed in a retryable way and this is not the final attempt.
         """
+        worker = selection.worker
         breaker = worker.breaker
+        metrics = self._metrics
+        trace = current_trace()
         worker.begin_request()
         try:
             headers = self.upstream_headers(ex.request, ex.request_id, worker)
-            try:
-                upstream = await self._ctx.client.send(
-                    "POST", worker.url, ex.spec.upstream_path, headers, ex.payload
-                )
-            except UpstreamError as exc:
-                if breaker is not None:
-                    breaker.record_failure()
-                if final:
-                    raise upstream_failure(exc) from exc
-                return Failure(worker, None, exc)
-
+            payload = selection.payload(ex.facts.body, ex.payload)
+            sent_s = perf_counter()
+            with trace.stage("upstream", client=True) as stage:
+                trace.inject(headers, stage)
+                try:
+                    upstream = await self._ctx.client.send(
+                        "POST",
+                        selection.upstream_url,
+                        ex.spec.upstream_path,
+                        headers,
+                        payload,
+                    )
+                except UpstreamError as exc:
+                    self._count_send_error(exc, breaker)
+                    if final:
+                        self._count_exhausted(ex)
+                        raise upstream_failure(exc) from exc
+                    return Failure(worker, None, exc)
+            metrics.stage("upstream", perf_counter() - sent_s)
+            metrics.upstream_response(upstream.status)
             if breaker is not None:
                 breaker.record_status(upstream.status)
-            if not final and self._retry.is_retryable(upstream.status):
+            retryable = self._retry.is_retryable(upstream.status)
+            if retryable and not final:
                 return Failure(worker, upstream, None)
-            await relay(ex.request, ex.request_id, worker, upstream, self._rewrite(ex))
+            if retryable:
+                self._count_exhausted(ex)
+            await self._relay(ex, worker, upstream)
             return None
         finally:
             worker.end_request()
+            selection.release()
+
+    def _count_send_error(
+        self, exc: UpstreamError, breaker: CircuitBreaker | None
+    ) -> None:
+        if breaker is not None:
+            breaker.record_failure()
+        failure = upstream_failure(exc)
+        self._metrics.worker_error("timeout" if exc.timed_out else "connection_error")
+        self._metrics.upstream_response(failure.status, failure.code)
+
+    def _count_exhausted(self, ex: Exchange) -> None:
+        if self._retry.max_attempts > 1:
+            self._metrics.retries_exhausted_for(ex.spec.upstream_path)
+
+    async def _relay(
+        self, ex: Exchange, worker: Worker, upstream: UpstreamResponse
+    ) -> None:
+        scope = current_scope()
+        if scope is not None:
+            scope.worker_url = worker.url
+        with current_trace().stage("relay"):
+            first_chunk_s, chunks = await relay(
+                ex.request, ex.request_id, worker, upstream, self._rewrite(ex)
+            )
+        if upstream.is_streamed:
+            self._metrics.stream_finished(
+                ex.spec.upstream_path,
+                ex.facts.model,
+                ex.started_s,
+                first_chunk_s,
+                chunks,
+            )
 
     async def _relay_held(self, ex: Exchange, failure: Failure) -> None:
         assert failure.upstream is not None
-        await relay(
-            ex.request,
-            ex.request_id,
-            failure.worker,
-            failure.upstream,
-            self._rewrite(ex),
-        )
+        await self._relay(ex, failure.worker, failure.upstream)
 
     def _rewrite(self, ex: Exchange) -> Callable[[bytes], bytes] | None:
         if ex.spec.rewrite_reply is None:
@@ -248,8 +339,12 @@ async def relay(
     worker: Worker,
     upstream: UpstreamResponse,
     rewrite: Callable[[bytes], bytes] | None = None,
-) -> None:
-    """Copy the worker's answer to the client, whole or streamed as it comes."""
+) -> tuple[float | None, int]:
+    """Copy the worker's answer to the client, whole or streamed as it comes.
+
+    Returns, for a stream, when its first chunk went out (perf_counter, None
+    when none did) and how many chunks were relayed; (None, 0) otherwise.
+    """
     headers = upstream.headers
     headers.append((b"x-request-id", request_id.encode("ascii")))
     headers.append((b"x-smg-routed-worker-id", worker.url_bytes))
@@ -262,18 +357,23 @@ async def relay(
             body = rewrite(body)
             headers = [(k, v) for k, v in headers if k != b"content-encoding"]
         request.respond(upstream.status, headers, body)
-        return
-    await _relay_stream(request, request_id, upstream, headers)
+        return None, 0
+    return await _relay_stream(request, request_id, upstream, headers)
 
 
 async def _relay_stream(
     request: Request, request_id: str, upstream: UpstreamResponse, headers: Headers
-) -> None:
+) -> tuple[float | None, int]:
     request.start_stream(upstream.status, headers)
     finished = False
+    first_chunk_s: float | None = None
+    chunks = 0
     try:
         async for chunk in upstream.chunks():
             await request.write(chunk)
+            if not chunks:
+                first_chunk_s = perf_counter()
+            chunks += 1
         finished = True
     except UpstreamError as exc:
         # Headers are gone already: the client learns of the cut in-band.
@@ -292,6 +392,7 @@ async def _relay_stream(
             # Client gone or task cancelled: drop the worker connection so the
             # engine stops generating for nobody.
             upstream.close()
+    return first_chunk_s, chunks
 
 
 def _bind(

@@ -23,6 +23,8 @@ from smg.workers.worker import Worker
 logger = logging.getLogger(__name__)
 
 EXPLAIN_HEADER = b"x-smg-explain"
+# The decision reason counted when the policy found no worker.
+NO_WORKER = "no_worker"
 
 
 @dataclass(slots=True)
@@ -126,7 +128,7 @@ def _record(
 
 
 def _record_none(policies: PolicyRegistry, policy: Policy, facts: RequestFacts) -> None:
-    policies.count_decision(facts.model, policy.name, "no_worker")
+    policies.count_decision(facts.model, policy.name, NO_WORKER)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "no worker selected",

@@ -10,6 +10,7 @@ from typing import Any
 from smg import __version__
 from smg.context import AppContext
 from smg.http.server import Request
+from smg.policies.dp_aware import base_url
 from smg.server.replies import send_json
 from smg.workers.http_client import UpstreamError
 from smg.workers.worker import Worker
@@ -48,7 +49,7 @@ def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
 
 async def collect_loads(ctx: AppContext) -> dict[str, Any]:
     """Ask every worker for its load report and merge them in the original's shape."""
-    workers = ctx.registry.all()
+    workers = _engines(ctx)
     reports = await asyncio.gather(*(_worker_loads(ctx, w) for w in workers))
     loads = [entry for report in reports for entry in report]
     count = len(loads) or 1
@@ -72,7 +73,7 @@ async def collect_loads(ctx: AppContext) -> dict[str, Any]:
 async def _worker_loads(ctx: AppContext, worker: Worker) -> list[dict[str, Any]]:
     timeout = ctx.config.workers.health_check_timeout_secs
     try:
-        report = await ctx.client.get_json(worker.url, "/v1/loads", timeout)
+        report = await ctx.client.get_json(base_url(worker), "/v1/loads", timeout)
     except UpstreamError:
         return []
     entries = report.get("loads") if isinstance(report, dict) else None
@@ -83,7 +84,7 @@ async def _worker_loads(ctx: AppContext, worker: Worker) -> list[dict[str, Any]]
 
 def _load_entry(worker: Worker, entry: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {
-        "worker": worker.url,
+        "worker": base_url(worker),
         "worker_type": worker.worker_type,
         "dp_rank": entry.get("dp_rank", 0),
     }
@@ -95,14 +96,16 @@ def _load_entry(worker: Worker, entry: dict[str, Any]) -> dict[str, Any]:
 
 async def flush_all(ctx: AppContext) -> tuple[int, dict[str, Any]]:
     """POST /flush_cache to every worker; 200 when all succeed, else 206."""
-    workers = ctx.registry.all()
+    workers = _engines(ctx)
     results = await asyncio.gather(*(_flush_one(ctx, w) for w in workers))
     failed = [
-        {"worker": w.url, "error": err}
+        {"worker": base_url(w), "error": err}
         for w, err in zip(workers, results, strict=True)
         if err
     ]
-    succeeded = [w.url for w, err in zip(workers, results, strict=True) if not err]
+    succeeded = [
+        base_url(w) for w, err in zip(workers, results, strict=True) if not err
+    ]
     counts = {
         "workers_flushed": len(succeeded),
         "total_http_workers": len(workers),
@@ -128,7 +131,7 @@ async def _flush_one(ctx: AppContext, worker: Worker) -> str | None:
     try:
         upstream = await ctx.client.send(
             "POST",
-            worker.url,
+            base_url(worker),
             "/flush_cache",
             {"content-type": "application/json"},
             b"{}",
@@ -139,3 +142,11 @@ async def _flush_one(ctx: AppContext, worker: Worker) -> str | None:
     if upstream.status >= 400:
         return f"worker answered {upstream.status}"
     return None
+
+
+def _engines(ctx: AppContext) -> list[Worker]:
+    """One worker per engine: the data-parallel ranks of one engine count once."""
+    by_engine: dict[str, Worker] = {}
+    for worker in ctx.registry.all():
+        by_engine.setdefault(base_url(worker), worker)
+    return list(by_engine.values())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from smg.context import AppContext
 from smg.http.server import Request
 from smg.routers.http_proxy import HttpProxy, RouteSpec
+from smg.routers.pd_router import PdRouter
 from smg.routers.rerank import rewrite_rerank_reply
 from smg.server import admin_routes, errors, info_routes
 from smg.server.auth import Authenticator
@@ -52,6 +53,9 @@ SERVING_ROUTES: dict[str, RouteSpec] = {
     "/v1/messages": RouteSpec("/v1/messages", ("messages",)),
 }
 WORKER_ITEM_PREFIX = "/workers/"
+WORKER_ITEM_ROUTE = "/workers/{worker_id}"
+# The status recorded for a request whose client went away unanswered.
+CLIENT_GONE = 499
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +69,13 @@ class GatewayApp:
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
+        self._observability = ctx.observability
         self._auth = Authenticator(ctx.config.security)
         self._cors = Cors(ctx.config.security.cors_allowed_origins)
         self._routes: dict[str, dict[str, Route]] = {}
-        proxy = HttpProxy(ctx)
+        proxy: HttpProxy | PdRouter = HttpProxy(ctx)
+        if ctx.config.pd.enabled:
+            proxy = PdRouter(ctx)
         for path, spec in SERVING_ROUTES.items():
             self._add("POST", path, _serving(proxy, spec), SERVING)
         for method, path, handler in info_routes.routes(ctx):
@@ -92,6 +99,13 @@ class GatewayApp:
     async def __call__(self, request: Request) -> None:
         ctx = self._ctx
         request_id = ctx.request_ids.resolve(request.headers, request.path)
+        scope = self._observability.begin_request(
+            request.method,
+            request.path,
+            self._route_label(request.path),
+            request.headers,
+            request_id,
+        )
         ctx.in_flight += 1
         try:
             if self._cors.enabled and self._cors.handle(request, request_id):
@@ -99,15 +113,27 @@ class GatewayApp:
             route = self._route(request)
             await self._run(route, request, request_id)
         except GatewayError as exc:
+            scope.error_code = exc.code
             self._answer_error(request, request_id, exc)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
             error = GatewayError(500, "internal_error", "Internal error")
+            scope.error_code = error.code
             self._answer_error(request, request_id, error)
         finally:
             ctx.in_flight -= 1
+            # A client that left before any answer is logged as nginx does.
+            self._observability.end_request(scope, request.status or CLIENT_GONE)
+
+    def _route_label(self, path: str) -> str | None:
+        """The matched route path, bounded for metric labels; None if unknown."""
+        if path in self._routes:
+            return path
+        if path.startswith(WORKER_ITEM_PREFIX):
+            return WORKER_ITEM_ROUTE
+        return None
 
     def _route(self, request: Request) -> Route:
         methods = self._routes.get(request.path)
@@ -135,7 +161,11 @@ class GatewayApp:
         if not admission.enabled:
             await route.handler(request, request_id)
             return
-        await admission.acquire()
+        try:
+            await admission.acquire()
+        except GatewayError as exc:
+            self._observability.metrics.admission_rejected(exc.code)
+            raise
         try:
             # The permit covers the whole response, streamed bodies included.
             await route.handler(request, request_id)
@@ -153,7 +183,7 @@ class GatewayApp:
         request.respond(exc.status, headers, body)
 
 
-def _serving(proxy: HttpProxy, spec: RouteSpec) -> RouteHandler:
+def _serving(proxy: HttpProxy | PdRouter, spec: RouteSpec) -> RouteHandler:
     async def handle(request: Request, request_id: str) -> None:
         await proxy.handle(request, request_id, spec)
 

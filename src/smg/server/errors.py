@@ -156,3 +156,46 @@ def upstream_unreachable() -> GatewayError:
 
 def upstream_bad_response(detail: str) -> GatewayError:
     return GatewayError(502, "upstream_error", f"The worker sent a bad reply: {detail}")
+
+
+def pd_leg_unreachable(leg: str, timed_out: bool) -> GatewayError:
+    """A PD leg's worker (`leg` is prefill or decode) failed before answering."""
+    if timed_out:
+        return GatewayError(
+            504,
+            f"{leg}_upstream_timeout",
+            f"The {leg} worker did not answer within the request timeout",
+        )
+    return GatewayError(
+        502,
+        f"{leg}_connection_failed",
+        f"Could not reach the {leg} worker, or it closed the connection before "
+        "answering",
+    )
+
+
+def pd_leg_error(leg: str, status: int, detail: str | None) -> GatewayError:
+    """A PD leg's worker answered `status`; the worker's own message, if any."""
+    reason = f": {detail}" if detail else ""
+    return GatewayError(
+        status,
+        f"{leg}_upstream_error",
+        f"The {leg} worker answered {status}{reason}",
+    )
+
+
+def pd_no_workers(leg: str, model: str) -> GatewayError:
+    return GatewayError(
+        503,
+        "no_available_workers",
+        f"No {leg} worker is available (circuit breaker open or unhealthy) for "
+        f"model '{model}'; retry shortly",
+    )
+
+
+def pd_route_unsupported(path: str) -> GatewayError:
+    return GatewayError(
+        501,
+        "not_implemented",
+        f"{path} is not served in prefill/decode disaggregation mode",
+    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from smg.context import AppContext
 from smg.http.server import Request
+from smg.policies.dp_aware import base_url
 from smg.routers.http_proxy import relay, upstream_failure
+from smg.routers.pd_selection import has_pd_pair
 from smg.server import errors
+from smg.server.engine_metrics import engine_metrics
 from smg.server.replies import send_json, send_text
 from smg.workers.http_client import UpstreamError
 
@@ -25,7 +29,7 @@ def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
         if ctx.draining:
             body = {"status": "not ready", "reason": "draining"}
             send_json(request, request_id, 503, body)
-        elif healthy:
+        elif healthy and (not ctx.config.pd.enabled or has_pd_pair(ctx.registry)):
             body = {
                 "status": "ready",
                 "healthy_workers": healthy,
@@ -55,6 +59,7 @@ def routes(ctx: AppContext) -> list[tuple[str, str, Handler]]:
         ("GET", "/get_model_info", _first_worker_get(ctx, "/get_model_info")),
         ("GET", "/get_server_info", _first_worker_get(ctx, "/get_server_info")),
         ("GET", "/health_generate", _first_worker_get(ctx, "/health_generate")),
+        ("GET", "/engine_metrics", partial(engine_metrics, ctx)),
     ]
 
 
@@ -68,7 +73,7 @@ def _first_worker_get(ctx: AppContext, path: str) -> Handler:
         worker = workers[0]
         headers = {"x-request-id": request_id}
         try:
-            upstream = await ctx.client.send("GET", worker.url, path, headers)
+            upstream = await ctx.client.send("GET", base_url(worker), path, headers)
         except UpstreamError as exc:
             raise upstream_failure(exc) from exc
         await relay(request, request_id, worker, upstream)

@@ -18,7 +18,6 @@ import orjson
 from smg.context import AppContext
 from smg.http.server import Request
 from smg.server.replies import send_json
-from smg.workers.startup import bring_up
 from smg.workers.worker import DRAINING, Worker
 
 logger = logging.getLogger(__name__)
@@ -110,11 +109,7 @@ class WorkersApi:
         )
         _apply_fields(worker, spec)
         self._ctx.registry.add(worker)
-        self._spawn(
-            bring_up(
-                worker, self._ctx.registry, self._ctx.client, self._ctx.config.workers
-            )
-        )
+        self._spawn(self._ctx.bring_up(worker))
         location = f"/workers/{worker.worker_id}"
         body = {
             "status": "accepted",

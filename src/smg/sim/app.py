@@ -19,6 +19,7 @@ from smg.http.server import Request
 from smg.sim import (
     control_api,
     messages_api,
+    metrics_api,
     native_api,
     openai_api,
     pooling_api,
@@ -66,6 +67,7 @@ ROUTES: dict[str, Route] = {
     "/get_model_info": Route(_GET, native_api.model_info),
     "/model_info": Route(_GET, native_api.model_info),
     "/v1/loads": Route(_GET, native_api.loads),
+    "/metrics": Route(_GET, metrics_api.metrics),
     "/get_load": Route(_GET, native_api.get_load),
     "/flush_cache": Route(_ANY, native_api.flush_cache),
     "/sim/faults": Route(_ANY, control_api.faults),
@@ -96,7 +98,7 @@ class SimApp:
         stats = self.ctx.stats
         try:
             await self._apply_faults()
-            result = await route.handler(self.ctx, request)
+            result = await self._run_handler(route, request)
         except asyncio.CancelledError:
             stats.aborted += 1
             raise
@@ -115,6 +117,12 @@ class SimApp:
             return
         _answer(request, result)
         stats.completed += 1
+
+    async def _run_handler(self, route: Route, request: Request) -> Any:
+        pd = self.ctx.pd
+        if pd is None:
+            return await route.handler(self.ctx, request)
+        return await pd.serve(request, lambda: route.handler(self.ctx, request))
 
     async def _apply_faults(self) -> None:
         faults = self.ctx.faults

@@ -18,15 +18,23 @@ import uvloop
 from smg.http.server import HttpServer
 from smg.observability.logging import setup_logging
 from smg.sim.app import SimApp
-from smg.sim.config import NO_LATENCY, FaultConfig, LatencyConfig, SimConfig
+from smg.sim.config import (
+    NO_LATENCY,
+    FaultConfig,
+    LatencyConfig,
+    PdConfig,
+    SimConfig,
+)
 from smg.sim.context import build_context
 from smg.sim.errors import render_status
+from smg.sim.pd import ROLES
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT = SimConfig()
 _LATENCY = LatencyConfig()
 _FAULTS = FaultConfig()
+_PD = PdConfig()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_engine_arguments(parser.add_argument_group("engine"))
     _add_latency_arguments(parser.add_argument_group("latency model"))
     _add_fault_arguments(parser.add_argument_group("faults (changeable at runtime)"))
+    _add_pd_arguments(parser.add_argument_group("prefill/decode disaggregation"))
 
 
 def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,6 +163,38 @@ def _add_fault_arguments(group: argparse._ArgumentGroup) -> None:
     )
 
 
+def _add_pd_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--pd-role",
+        "--disaggregation-mode",
+        dest="pd_role",
+        choices=ROLES,
+        default=_PD.role,
+        help="serve only the prefill or the decode half of each request",
+    )
+    group.add_argument(
+        "--bootstrap-port",
+        "--disaggregation-bootstrap-port",
+        dest="bootstrap_port",
+        type=int,
+        default=_PD.bootstrap_port,
+        help="prefill: port handing out KV rooms (0 picks one); decode: port "
+        "claimed from when a request's bootstrap_port is null",
+    )
+    group.add_argument(
+        "--kv-connector",
+        default=_PD.kv_connector,
+        help="vLLM-style KV transfer (e.g. NixlConnector, MooncakeConnector) "
+        "instead of SGLang bootstrap rooms",
+    )
+    group.add_argument(
+        "--bootstrap-timeout-secs",
+        type=float,
+        default=_PD.claim_timeout_secs,
+        help="decode: how long to wait for a room's KV before failing",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """Build the config; raises ValueError naming every invalid flag at once."""
     problems = _check_ranges(args)
@@ -172,6 +213,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_tokens_default=args.max_tokens_default,
         latency=_latency_from(args),
         faults=_faults_from(args),
+        pd=PdConfig(
+            role=args.pd_role,
+            bootstrap_port=args.bootstrap_port,
+            kv_connector=args.kv_connector,
+            claim_timeout_secs=args.bootstrap_timeout_secs,
+        ),
     )
 
 
@@ -213,7 +260,10 @@ def _check_ranges(args: argparse.Namespace) -> list[str]:
         ("--fail-rate", args.fail_rate, 0, 1),
         ("--fail-status", args.fail_status, 100, 599),
         ("--delay-ms", args.delay_ms, 0, None),
+        ("--bootstrap-timeout-secs", args.bootstrap_timeout_secs, 0, None),
     ]
+    if args.bootstrap_port is not None:
+        checks.append(("--bootstrap-port", args.bootstrap_port, 0, 65535))
     if args.drop_after_chunks is not None:
         checks.append(("--drop-after-chunks", args.drop_after_chunks, 0, None))
     problems = []
@@ -252,8 +302,11 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 async def serve(config: SimConfig, tls: ssl.SSLContext | None = None) -> None:
     """Run the simulator on the current loop until a stop signal arrives."""
-    server = HttpServer(SimApp(build_context(config)).handle, render_status)
+    ctx = build_context(config)
+    server = HttpServer(SimApp(ctx).handle, render_status)
     await server.start(config.host, config.port, ssl=tls)
+    if ctx.pd is not None:
+        await ctx.pd.start()
     logger.info(
         "sim engine listening",
         extra={
@@ -274,3 +327,5 @@ async def serve(config: SimConfig, tls: ssl.SSLContext | None = None) -> None:
     await stop.wait()
     logger.info("sim engine stopping")
     await server.close()
+    if ctx.pd is not None:
+        await ctx.pd.close()

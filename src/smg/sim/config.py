@@ -51,6 +51,24 @@ class FaultConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PdConfig:
+    """Prefill/decode disaggregation: which half of the work this worker does."""
+
+    # "prefill" or "decode"; None serves whole requests (no disaggregation).
+    role: str | None = None
+    # Prefill: port of the listener that hands out each room's KV; 0 picks a free
+    # one. Decode: where to claim when a request's bootstrap_port is null.
+    bootstrap_port: int | None = None
+    # vLLM-style KV connector (NixlConnector, MooncakeConnector); None means
+    # SGLang-style bootstrap rooms.
+    kv_connector: str | None = None
+    # A decode worker waits this long for its room's KV before failing.
+    claim_timeout_secs: float = 5.0
+    # Rooms nobody claims are dropped after this long.
+    room_ttl_secs: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -72,3 +90,4 @@ class SimConfig:
     max_tokens_default: int = 16
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    pd: PdConfig = field(default_factory=PdConfig)

@@ -11,6 +11,7 @@ from smg.sim.config import SimConfig
 from smg.sim.engine import Engine
 from smg.sim.faults import Faults
 from smg.sim.latency import LatencyModel
+from smg.sim.pd import PdRole
 from smg.sim.stats import SimStats, ThroughputMeter
 
 
@@ -38,9 +39,14 @@ class SimContext:
     ids: IdMaker = field(default_factory=IdMaker)
     throughput: ThroughputMeter = field(default_factory=ThroughputMeter)
     started_at: float = field(default_factory=time.time)
+    # The prefill or decode half of disaggregated serving; None serves whole.
+    pd: PdRole | None = None
 
 
 def build_context(config: SimConfig, latency: LatencyModel | None = None) -> SimContext:
     stats = SimStats()
     engine = Engine(config, stats, latency)
-    return SimContext(config, stats, engine, Faults(config.faults, config.seed))
+    ctx = SimContext(config, stats, engine, Faults(config.faults, config.seed))
+    if config.pd.role is not None:
+        ctx.pd = PdRole(config.pd, config.host, ctx.ids.new("engine-"))
+    return ctx

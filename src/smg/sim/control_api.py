@@ -41,7 +41,10 @@ async def faults(ctx: SimContext, request: Request) -> Any:
 
 async def stats(ctx: SimContext, request: Request) -> Any:
     scheduler = ctx.engine.scheduler
-    return ctx.stats.snapshot(scheduler.running, scheduler.waiting)
+    snapshot = ctx.stats.snapshot(scheduler.running, scheduler.waiting)
+    if ctx.pd is not None:
+        snapshot["pd"] = ctx.pd.snapshot()
+    return snapshot
 
 
 async def reset(ctx: SimContext, request: Request) -> Any:

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from smg.sim.config import SimConfig
 from smg.sim.latency import LatencyModel
+from smg.sim.pd import kv_transferred
 from smg.sim.prefix_cache import PrefixCache
 from smg.sim.sampler import Completion, mix_seed, sample
 from smg.sim.scheduler import Scheduler
@@ -96,6 +97,9 @@ class Engine:
     async def prefill(self, spec: GenerationSpec, prompt_tokens: int) -> Generation:
         keys = spec.prompt.block_keys()
         cached = min(self.cache.match(keys), prompt_tokens)
+        if kv_transferred.get():
+            # Disaggregated decode: the prefill worker already computed the KV.
+            cached = prompt_tokens
         stats = self.stats
         stats.prompt_tokens += prompt_tokens
         stats.cache_hit_tokens += cached

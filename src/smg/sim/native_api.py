@@ -7,6 +7,7 @@ Streamed `/generate` chunks carry the cumulative text, as SGLang sends by defaul
 from __future__ import annotations
 
 import time
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,21 +27,45 @@ from smg.sim.params import (
 )
 from smg.sim.sampler import Completion
 from smg.sim.sse import data_event, open_stream
-from smg.sim.tokenizer import Prompt
+from smg.sim.tokenizer import CHARS_PER_TOKEN, Prompt
 
 VERSION = f"{__version__}-sim"
 
 
 async def generate(ctx: SimContext, request: Request) -> Any:
     body = parse_object(request.body)
+    batch = _batch_items(body)
+    if batch is not None and not wants_stream(body):
+        # Batches are answered item by item, as a list, like SGLang's.
+        return [await _generate_whole(ctx, item) for item in batch]
     spec = _generate_spec(ctx, body)
-    request_id = body.get("rid")
-    if not isinstance(request_id, str):
-        request_id = ctx.ids.new("gen-")
     if wants_stream(body):
-        await _stream_generate(ctx, request, spec, request_id)
+        logprobs = _input_logprobs(ctx, spec.prompt) if _wants_logprobs(body) else None
+        await _stream_generate(ctx, request, spec, _rid(ctx, body), logprobs)
         return None
+    return await _generate_whole(ctx, body)
 
+
+def _rid(ctx: SimContext, body: JsonObject) -> str:
+    request_id = body.get("rid")
+    return request_id if isinstance(request_id, str) else ctx.ids.new("gen-")
+
+
+def _batch_items(body: JsonObject) -> list[JsonObject] | None:
+    """One body per prompt of a batched `text` or `input_ids`; None if single."""
+    for name in ("input_ids", "text"):
+        value = body.get(name)
+        if not (isinstance(value, list) and len(value) > 1):
+            continue
+        if all(isinstance(item, (str, list)) for item in value):
+            return [{**body, name: item} for item in value]
+    return None
+
+
+async def _generate_whole(ctx: SimContext, body: JsonObject) -> JsonObject:
+    spec = _generate_spec(ctx, body)
+    request_id = _rid(ctx, body)
+    logprobs = _input_logprobs(ctx, spec.prompt) if _wants_logprobs(body) else None
     started = time.monotonic()
     engine = ctx.engine
     async with engine.generate(spec) as generation:
@@ -48,6 +73,8 @@ async def generate(ctx: SimContext, request: Request) -> Any:
     choice = generation.choices[0]
     meta = _meta_info(request_id, generation, choice, len(choice.token_ids), True)
     meta["e2e_latency"] = time.monotonic() - started
+    if logprobs is not None:
+        meta["input_token_logprobs"] = logprobs
     return {"text": choice.text, "output_ids": choice.token_ids, "meta_info": meta}
 
 
@@ -93,8 +120,36 @@ def _finish_reason(choice: Completion) -> JsonObject:
     return {"type": "length", "length": len(choice.token_ids)}
 
 
+def _wants_logprobs(body: JsonObject) -> bool:
+    return body.get("return_logprob") is True
+
+
+def _input_logprobs(ctx: SimContext, prompt: Prompt) -> list[list[Any]]:
+    """`[logprob, token_id, None]` per prompt token, as SGLang reports them.
+
+    A disaggregated decode worker did not compute the prompt, so it reports only
+    the last prompt token; the gateway prepends the prefill worker's entries.
+    """
+    ids = list(prompt.ids) if prompt.ids is not None else _text_ids(prompt.text)
+    if ctx.pd is not None and ctx.pd.role == "decode":
+        ids = ids[-1:]
+    return [[-0.1 - (token % 97) / 10, token, None] for token in ids]
+
+
+def _text_ids(text: str | None) -> list[int]:
+    text = text or ""
+    return [
+        zlib.crc32(text[i : i + CHARS_PER_TOKEN].encode()) % 32000
+        for i in range(0, len(text), CHARS_PER_TOKEN)
+    ]
+
+
 async def _stream_generate(
-    ctx: SimContext, request: Request, spec: GenerationSpec, request_id: str
+    ctx: SimContext,
+    request: Request,
+    spec: GenerationSpec,
+    request_id: str,
+    logprobs: list[list[Any]] | None,
 ) -> None:
     engine = ctx.engine
     async with engine.generate(spec) as generation:
@@ -108,6 +163,8 @@ async def _stream_generate(
             meta = _meta_info(
                 request_id, generation, choice, count, count == len(pieces)
             )
+            if logprobs is not None:
+                meta["input_token_logprobs"] = logprobs
             await stream.send(data_event({"text": text, "meta_info": meta}))
         if not pieces:
             meta = _meta_info(request_id, generation, choice, 0, True)
@@ -149,6 +206,7 @@ async def server_info(ctx: SimContext, request: Request) -> Any:
         "random_seed": config.seed,
         "version": VERSION,
         "is_simulated": True,
+        **_disaggregation_info(ctx),
         "sim_latency": {
             "ttft_base_ms": latency.ttft_base_ms,
             "prefill_ms_per_token": latency.prefill_ms_per_token,
@@ -156,6 +214,26 @@ async def server_info(ctx: SimContext, request: Request) -> Any:
             "itl_ms_per_running": latency.itl_ms_per_running,
         },
     }
+
+
+def _disaggregation_info(ctx: SimContext) -> JsonObject:
+    """PD fields as the engines report them: SGLang's mode and port, vLLM's
+    `kv_transfer_config`; the gateway reads the connector from here."""
+    pd = ctx.pd
+    if pd is None:
+        return {"disaggregation_mode": "null"}
+    info: JsonObject = {
+        "disaggregation_mode": pd.role,
+        "disaggregation_bootstrap_port": pd.bootstrap_port,
+    }
+    if pd.config.kv_connector:
+        role = "kv_producer" if pd.role == "prefill" else "kv_consumer"
+        info["kv_connector"] = pd.config.kv_connector
+        info["kv_transfer_config"] = {
+            "kv_connector": pd.config.kv_connector,
+            "kv_role": role,
+        }
+    return info
 
 
 async def model_info(ctx: SimContext, request: Request) -> Any:

@@ -25,6 +25,8 @@ STATE_CODES = {CLOSED: 0, OPEN: 1, HALF_OPEN: 2}
 
 Clock = Callable[[], float]
 TransitionListener = Callable[[str, str, str], None]
+# Called with (worker_url, success) for every outcome the breaker counts.
+OutcomeListener = Callable[[str, bool], None]
 
 
 class CircuitBreaker:
@@ -35,6 +37,7 @@ class CircuitBreaker:
         "_config",
         "_failure_codes",
         "_listener",
+        "_on_outcome",
         "_opened_at",
         "consecutive_failures",
         "consecutive_successes",
@@ -49,8 +52,10 @@ class CircuitBreaker:
         failure_codes: frozenset[int],
         clock: Clock = time.monotonic,
         listener: TransitionListener | None = None,
+        on_outcome: OutcomeListener | None = None,
     ) -> None:
         self.worker_url = worker_url
+        self._on_outcome = on_outcome
         self._config = config
         self._failure_codes = failure_codes
         self._clock = clock
@@ -80,6 +85,8 @@ class CircuitBreaker:
             self.record_success()
 
     def record_success(self) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(self.worker_url, True)
         self.consecutive_failures = 0
         self.consecutive_successes += 1
         if (
@@ -89,6 +96,8 @@ class CircuitBreaker:
             self._move(CLOSED)
 
     def record_failure(self) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(self.worker_url, False)
         self.consecutive_successes = 0
         self.consecutive_failures += 1
         if not self._config.enabled:

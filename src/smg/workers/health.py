@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from smg.config import HealthConfig, WorkerConfig
+from smg.policies import dp_aware
 from smg.workers.http_client import HttpWorkerClient
 from smg.workers.registry import WorkerRegistry
 from smg.workers.worker import DRAINING, FAILED, NOT_READY, PENDING, READY, Worker
@@ -58,8 +60,10 @@ class HealthChecker:
         client: HttpWorkerClient,
         health: HealthConfig,
         workers: WorkerConfig,
+        on_probe: Callable[[bool], None] | None = None,
     ) -> None:
         self._registry = registry
+        self._on_probe = on_probe
         self._client = client
         self._health = health
         self._workers = workers
@@ -89,12 +93,15 @@ class HealthChecker:
             self._registry.refresh()
 
     async def _probe(self, worker: Worker) -> bool:
-        return await self._client.probe(
-            worker.url,
+        healthy = await self._client.probe(
+            dp_aware.base_url(worker),
             self._workers.health_check_endpoint,
             self._workers.health_check_timeout_secs,
             worker.api_key,
         )
+        if self._on_probe is not None:
+            self._on_probe(healthy)
+        return healthy
 
     def _apply(self, worker: Worker, healthy: bool) -> bool:
         tracker = self._trackers.setdefault(

@@ -1,20 +1,30 @@
 """The HTTP connection mode: pooled upstream connections to HTTP workers.
 
-One aiohttp session serves every worker, keeping idle keep-alive connections per
-host. Bodies are sent as the original bytes and answers are read raw (no
+Connections come from one pool (see h1.py) keeping idle keep-alive connections
+per worker. Bodies are sent as the original bytes and answers are read raw (no
 decompression, no decoding), so the relay can copy them through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
 from smg.config import SecurityConfig, WorkerConfig
+from smg.workers.h1 import (
+    Connection,
+    ConnectionFailedError,
+    ConnectionPool,
+    Origin,
+    request_head,
+)
+
+# A worker that does not accept a connection within this long is unreachable.
+CONNECT_TIMEOUT_S = 10.0
 
 # Upstream headers that describe one hop, not the message: never relayed back.
 HOP_BY_HOP = frozenset(
@@ -46,93 +56,103 @@ class UpstreamError(Exception):
 
 
 class UpstreamResponse:
-    """A worker's answer: status and headers now, body read or streamed later."""
+    """A worker's answer: status and headers now, body read or streamed later.
 
-    __slots__ = ("_resp", "headers", "is_streamed", "status", "worker_url")
+    The connection goes back to the pool once the body is complete (`read`, or
+    `release` after `chunks`); `close` drops it when the client left midway.
+    """
 
-    def __init__(self, resp: aiohttp.ClientResponse, worker_url: str) -> None:
-        self._resp = resp
+    __slots__ = (
+        "_conn",
+        "_origin",
+        "_pool",
+        "_timeout_s",
+        "headers",
+        "is_streamed",
+        "status",
+        "worker_url",
+    )
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        origin: Origin,
+        conn: Connection,
+        worker_url: str,
+        timeout_s: float,
+    ) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._conn: Connection | None = conn
+        self._timeout_s = timeout_s
         self.worker_url = worker_url
-        self.status = resp.status
-        self.headers = [
-            (key.lower(), value)
-            for key, value in resp.raw_headers
-            if key.lower() not in HOP_BY_HOP
-        ]
+        self.status = conn.status
+        headers = conn.headers
+        self.headers = [(k, v) for k, v in headers if k not in HOP_BY_HOP]
         # Without a length the body is streamed (SSE and other chunked answers).
-        self.is_streamed = resp.content_length is None
+        self.is_streamed = not any(k == b"content-length" for k, _ in headers)
 
     async def read(self) -> bytes:
-        try:
-            return await self._resp.read()
-        except TimeoutError as exc:
-            raise UpstreamError(self.worker_url, "timed out", timed_out=True) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(self.worker_url, type(exc).__name__) from exc
-        finally:
-            self._resp.release()
+        parts = []
+        async for data in self.chunks():
+            parts.append(data)
+        self.release()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield body bytes as they arrive; raises UpstreamError if cut short."""
-        content = self._resp.content
-        try:
-            while True:
-                data = await content.readany()
-                if not data:
-                    return
-                yield data
-        except TimeoutError as exc:
-            raise UpstreamError(self.worker_url, "timed out", timed_out=True) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(self.worker_url, type(exc).__name__) from exc
+        conn = self._conn
+        if conn is None:
+            return
+        while True:
+            try:
+                data = await conn.next_data(self._timeout_s)
+            except ConnectionFailedError as exc:
+                self.close()
+                raise _upstream_error(self.worker_url, exc) from exc
+            if not data:
+                return
+            yield data
 
     def close(self) -> None:
         """Drop the connection; used when the client left mid-body."""
-        self._resp.close()
+        if self._conn is not None:
+            self._conn.abort()
+            self._conn = None
 
     def release(self) -> None:
-        self._resp.release()
+        """Hand the connection back to the pool (dropped unless complete)."""
+        if self._conn is not None:
+            self._pool.release(self._origin, self._conn)
+            self._conn = None
 
 
 class HttpWorkerClient:
-    """Sends requests to HTTP workers over one pooled session."""
+    """Sends requests to HTTP workers over pooled keep-alive connections."""
 
     def __init__(
         self, config: WorkerConfig, security: SecurityConfig | None = None
     ) -> None:
         self._config = config
         self._security = security or SecurityConfig()
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
 
     async def start(self) -> None:
-        idle = self._config.pool_idle_timeout_secs or None
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            keepalive_timeout=idle,
-            ttl_dns_cache=300,
-            enable_cleanup_closed=False,
-            ssl=worker_tls_context(self._security),
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                sock_connect=10,
-                sock_read=self._config.request_timeout_secs,
-            ),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
+        tls = worker_tls_context(self._security)
+        self._pool = ConnectionPool(
+            tls if isinstance(tls, ssl.SSLContext) else None,
+            CONNECT_TIMEOUT_S,
+            self._config.pool_idle_timeout_secs or None,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            self._pool.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "client not started"
-        return self._session
+    def pool(self) -> ConnectionPool:
+        assert self._pool is not None, "client not started"
+        return self._pool
 
     async def send(
         self,
@@ -141,68 +161,102 @@ class HttpWorkerClient:
         path: str,
         headers: dict[str, str],
         body: bytes | None = None,
+        timeout_s: float | None = None,
     ) -> UpstreamResponse:
         """Send one request and return once the status and headers arrived.
 
-        A connection error before any answer is retried once at once: a pooled
-        keep-alive connection may have been closed by the worker meanwhile.
+        A request on a reused keep-alive connection that the worker closed
+        meanwhile is sent again at once on a fresh one. `timeout_s` bounds each
+        wait for the worker (default: --request-timeout-secs).
         """
-        url = worker_url + path
-        for attempt in (0, 1):
-            try:
-                resp = await self.session.request(
-                    method, url, data=body, headers=headers, allow_redirects=False
-                )
-                return UpstreamResponse(resp, worker_url)
-            except TimeoutError as exc:
-                raise UpstreamError(worker_url, "timed out", timed_out=True) from exc
-            except aiohttp.ServerDisconnectedError as exc:
-                if attempt == 1:
-                    raise UpstreamError(worker_url, "disconnected") from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(worker_url, type(exc).__name__) from exc
-        raise AssertionError("unreachable")
+        pool = self.pool
+        origin = pool.origin(worker_url)
+        wait_s = timeout_s or self._config.request_timeout_secs
+        length = None if body is None else len(body)
+        request = request_head(method, origin, path, headers, length)
+        if body:
+            request += body
+        conn = pool.take_idle(origin)
+        try:
+            if conn is not None:
+                try:
+                    return await self._exchange(
+                        origin, conn, request, worker_url, wait_s
+                    )
+                except ConnectionFailedError as exc:
+                    if not exc.before_answer or exc.timed_out:
+                        raise
+            conn = await pool.connect(origin)
+            return await self._exchange(origin, conn, request, worker_url, wait_s)
+        except ConnectionFailedError as exc:
+            raise _upstream_error(worker_url, exc) from exc
+
+    async def _exchange(
+        self,
+        origin: Origin,
+        conn: Connection,
+        request: bytes,
+        worker_url: str,
+        wait_s: float,
+    ) -> UpstreamResponse:
+        conn.send(request)
+        try:
+            await conn.wait_headers(wait_s)
+        except BaseException:
+            # Failed, timed out or cancelled (client gone): the exchange is over.
+            conn.abort()
+            raise
+        return UpstreamResponse(self.pool, origin, conn, worker_url, wait_s)
 
     async def get_json(
         self, worker_url: str, path: str, timeout_s: float, api_key: str | None = None
     ) -> Any:
         """GET a small JSON document; raises UpstreamError on any failure."""
-        try:
-            async with self.session.get(
-                worker_url + path,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-                headers=_auth(api_key),
-            ) as resp:
-                if resp.status >= 400:
-                    raise UpstreamError(worker_url, f"status {resp.status}")
-                body = await resp.read()
-        except TimeoutError as exc:
-            raise UpstreamError(worker_url, "timed out", timed_out=True) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(worker_url, type(exc).__name__) from exc
+        body = await self.get_bytes(worker_url, path, timeout_s, api_key)
         try:
             return orjson.loads(body) if body else None
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(worker_url, "invalid JSON") from exc
+
+    async def get_bytes(
+        self, worker_url: str, path: str, timeout_s: float, api_key: str | None = None
+    ) -> bytes:
+        """GET a small document's body; raises UpstreamError on any failure."""
+        status, body = await self._get(worker_url, path, timeout_s, api_key)
+        if status >= 400:
+            raise UpstreamError(worker_url, f"status {status}")
+        return body
 
     async def probe(
         self, worker_url: str, path: str, timeout_s: float, api_key: str | None = None
     ) -> bool:
         """True when GET `path` answers 2xx within the timeout."""
         try:
-            async with self.session.get(
-                worker_url + path,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-                headers=_auth(api_key),
-            ) as resp:
-                await resp.read()
-                return 200 <= resp.status < 300
-        except (TimeoutError, aiohttp.ClientError):
+            status, _ = await self._get(worker_url, path, timeout_s, api_key)
+        except UpstreamError:
             return False
+        return 200 <= status < 300
+
+    async def _get(
+        self, worker_url: str, path: str, timeout_s: float, api_key: str | None
+    ) -> tuple[int, bytes]:
+        """GET within `timeout_s` overall: (status, body)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                resp = await self.send(
+                    "GET", worker_url, path, _auth(api_key), timeout_s=timeout_s
+                )
+                return resp.status, await resp.read()
+        except TimeoutError as exc:
+            raise UpstreamError(worker_url, "timed out", timed_out=True) from exc
 
 
-def _auth(api_key: str | None) -> dict[str, str] | None:
-    return {"authorization": f"Bearer {api_key}"} if api_key else None
+def _upstream_error(worker_url: str, exc: ConnectionFailedError) -> UpstreamError:
+    return UpstreamError(worker_url, str(exc), timed_out=exc.timed_out)
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def worker_tls_context(security: SecurityConfig) -> ssl.SSLContext | bool:

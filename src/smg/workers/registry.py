@@ -38,6 +38,13 @@ class WorkerRegistry:
         self._workers.pop(worker.worker_id, None)
         self.refresh()
 
+    def replace(self, worker: Worker, replacements: Iterable[Worker]) -> None:
+        """Swap `worker` for `replacements` in one change (a DP engine's ranks)."""
+        self._workers.pop(worker.worker_id, None)
+        for entry in replacements:
+            self._workers[entry.worker_id] = entry
+        self.refresh()
+
     def all(self) -> list[Worker]:
         return list(self._workers.values())
 

@@ -98,6 +98,9 @@ def _model_from(path: str, info: Any, worker: Worker) -> str | None:
         "tokenizer_path",
         "dp_size",
         "version",
+        # vLLM PD: the prefill worker's connector picks the KV transfer mode.
+        "kv_connector",
+        "kv_engine_id",
     ):
         value = info.get(key)
         if value is not None and not isinstance(value, (dict, list)):

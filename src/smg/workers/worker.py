@@ -36,6 +36,8 @@ class Worker:
     breaker: CircuitBreaker | None = None
     priority: int = 50
     cost: float = 1.0
+    # PD prefill workers: the SGLang bootstrap port decode workers claim KV from.
+    bootstrap_port: int | None = None
     # The request path's host:port, precomputed for the routed-worker header.
     url_bytes: bytes = b""
 
@@ -62,6 +64,7 @@ class Worker:
             "model_id": self.model_id,
             "models": [{"id": self.model_id, "model_type": ["chat", "completions"]}],
             "worker_type": self.worker_type,
+            "bootstrap_port": self.bootstrap_port,
             "connection_mode": self.connection_mode,
             "runtime_type": self.runtime_type,
             "labels": self.labels,
