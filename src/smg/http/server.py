@@ -176,14 +176,24 @@ class Request:
 
     async def write(self, data: bytes) -> None:
         """Send one piece of a streamed body, waiting while the client lags."""
-        if not data:
-            return
-        if self._chunked:
-            self._conn.write(b"%x\r\n%s\r\n" % (len(data), data))
-        else:
-            self._conn.write(data)
-        if self._conn.is_write_paused:
+        if self.write_nowait(data):
             await self._conn.drain()
+
+    def write_nowait(self, data: bytes) -> bool:
+        """Send one piece of a streamed body; True when the client lags.
+
+        A caller that gets True should stop producing until `drain` returns.
+        """
+        if data:
+            if self._chunked:
+                self._conn.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self._conn.write(data)
+        return self._conn.is_write_paused
+
+    async def drain(self) -> None:
+        """Wait until the client has taken what was written."""
+        await self._conn.drain()
 
     def end_stream(self) -> None:
         """Finish a streamed body."""

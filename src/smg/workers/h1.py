@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from urllib.parse import urlsplit
 
 import httptools
@@ -24,6 +26,9 @@ import httptools
 HIGH_WATER = 1 << 20
 
 Headers = list[tuple[bytes, bytes]]
+# Where a piped body goes: writes one piece, returns True while the reader lags.
+Sink = Callable[[bytes], bool]
+Drain = Callable[[], Awaitable[None]]
 # Headers that say where a body ends; without them it ends with the connection.
 _FRAMING = (b"content-length", b"transfer-encoding")
 
@@ -68,12 +73,20 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._paused = False
+        self._last_data = 0.0
         self.closed = False
         self.idle_since = 0.0
         self._reset()
 
     def _reset(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        self._sink: Sink | None = None
+        self.first_piece_s: float | None = None
+        self.pieces = 0
         self.status = 0
         self.headers: Headers = []
         self.has_headers = False
@@ -109,6 +122,39 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()
         return data
 
+    def start_pipe(self, sink: Sink) -> None:
+        """From now on body bytes go straight to `sink` as they arrive.
+
+        No task wakes up per piece: the socket callback writes to the client.
+        """
+        self._sink = sink
+        if self._body:
+            data = b"".join(self._body)
+            self._body.clear()
+            self._buffered = 0
+            self._deliver(data)
+
+    async def wait_piped(self, timeout_s: float, drain: Drain) -> None:
+        """Until the piped body is complete; reading pauses while the sink lags."""
+        while not self.done:
+            if self._paused:
+                await drain()
+                self._paused = False
+                if self._transport is not None:
+                    self._transport.resume_reading()
+                continue
+            await self._wait(timeout_s)
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.pieces:
+            self.first_piece_s = perf_counter()
+        self.pieces += 1
+        assert self._sink is not None
+        if self._sink(data) and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+            self._wake()
+
     def abort(self) -> None:
         """Drop the connection: the exchange is abandoned midway."""
         self.closed = True
@@ -123,16 +169,27 @@ class Connection(asyncio.Protocol):
         if self._error is not None:
             raise self._error
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(timeout_s, self._time_out)
+        self._last_data = self._loop.time()
+        self._timer = self._loop.call_later(timeout_s, self._check_idle, timeout_s)
         try:
             await waiter
         finally:
-            timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._waiter = None
         if self._error is not None:
             raise self._error
 
-    def _time_out(self) -> None:
+    def _check_idle(self, timeout_s: float) -> None:
+        """Fail once the worker has been silent for `timeout_s`; else re-arm."""
+        idle_s = self._loop.time() - self._last_data
+        if idle_s < timeout_s:
+            self._timer = self._loop.call_later(
+                timeout_s - idle_s, self._check_idle, timeout_s
+            )
+            return
+        self._timer = None
         self._fail("timed out", timed_out=True)
         self.abort()
 
@@ -155,6 +212,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._answered = True
+        self._last_data = self._loop.time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -186,6 +244,9 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self._sink is not None:
+            self._deliver(body)
+            return
         self._body.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused:

@@ -19,7 +19,9 @@ from smg.workers.h1 import (
     Connection,
     ConnectionFailedError,
     ConnectionPool,
+    Drain,
     Origin,
+    Sink,
     request_head,
 )
 
@@ -113,6 +115,23 @@ class UpstreamResponse:
             if not data:
                 return
             yield data
+
+    async def pipe(self, sink: Sink, drain: Drain) -> tuple[float | None, int]:
+        """Send the body to `sink` as it arrives, until complete.
+
+        Returns when the first piece went out (perf_counter; None if none) and
+        how many pieces did. Raises UpstreamError if the worker cut it short.
+        """
+        conn = self._conn
+        if conn is None:
+            return None, 0
+        conn.start_pipe(sink)
+        try:
+            await conn.wait_piped(self._timeout_s, drain)
+        except ConnectionFailedError as exc:
+            self.close()
+            raise _upstream_error(self.worker_url, exc) from exc
+        return conn.first_piece_s, conn.pieces
 
     def close(self) -> None:
         """Drop the connection; used when the client left mid-body."""
