@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -54,6 +55,9 @@ def start_smg_py(
     ]  # fmt: skip
     if processes > 1:
         argv += ["--workers", str(processes)]
+    # Extra flags for what-if runs, e.g. the cost of tracing:
+    # SMG_BENCH_PY_FLAGS="--enable-trace" bench/run.py --scenarios s2
+    argv += shlex.split(os.environ.get("SMG_BENCH_PY_FLAGS", ""))
     if _smg_py_has_metrics():
         # Its metrics listener defaults to a fixed port another copy may hold;
         # the original gets the same flags, so both pay for metrics alike.
