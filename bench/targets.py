@@ -43,7 +43,11 @@ def start_direct(upstream_url: str, tmp: Path, core: int | None) -> tuple[None, 
 
 
 def start_smg_py(
-    upstream_url: str, tmp: Path, core: int | None, processes: int = 1
+    upstream_url: str,
+    tmp: Path,
+    core: int | None,
+    processes: int = 1,
+    extra_flags: tuple[str, ...] = (),
 ) -> tuple[Child, str]:
     port = free_port()
     # Features at their defaults (metrics on) except the access log, which the
@@ -58,6 +62,7 @@ def start_smg_py(
     # Extra flags for what-if runs, e.g. the cost of tracing:
     # SMG_BENCH_PY_FLAGS="--enable-trace" bench/run.py --scenarios s2
     argv += shlex.split(os.environ.get("SMG_BENCH_PY_FLAGS", ""))
+    argv += extra_flags
     if _smg_py_has_metrics():
         # Its metrics listener defaults to a fixed port another copy may hold;
         # the original gets the same flags, so both pay for metrics alike.
@@ -137,6 +142,11 @@ TARGETS = {
     "smg-py": Target("smg-py", start_smg_py),
     "smg-rust": Target("smg-rust", start_smg_rust),
 }
+
+
+def smg_py_variant(name: str, flags: tuple[str, ...]) -> Target:
+    """smg-py with extra flags, measured beside the plain one in the same run."""
+    return Target(name, functools.partial(start_smg_py, extra_flags=flags))
 
 
 def smg_py_with(processes: int) -> Target:
