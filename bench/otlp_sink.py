@@ -1,9 +1,10 @@
-"""An OTLP/gRPC trace collector that counts spans and keeps none.
+"""An OTLP/gRPC trace collector that counts exports and keeps nothing.
 
 The tracing benchmark exports to it so the gateway pays for real exports
-(serialisation, gRPC calls) without a collector's own work landing on the
-gateway's core. Run as `python -m bench.otlp_sink PORT`; it prints
-`ready` once listening and the span count when stopped.
+(encoding, gRPC calls) without a collector's own work landing on the
+gateway's core. It answers `TraceService/Export` on raw bytes, so it needs
+no generated protobuf classes. Run as `python -m bench.otlp_sink PORT`; it
+prints `ready` once listening and what it received when stopped.
 """
 
 from __future__ import annotations
@@ -15,35 +16,32 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.trace.v1 import (
-    trace_service_pb2,
-    trace_service_pb2_grpc,
-)
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
 
-class _CountingService(trace_service_pb2_grpc.TraceServiceServicer):
+class _Counter:
     def __init__(self) -> None:
-        self.spans = 0
+        self.exports = 0
+        self.bytes = 0
         self._lock = threading.Lock()
 
-    def Export(
-        self, request: Any, context: Any
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        count = sum(
-            len(scope.spans)
-            for resource in request.resource_spans
-            for scope in resource.scope_spans
-        )
+    def export(self, request: bytes, context: Any) -> bytes:
         with self._lock:
-            self.spans += count
-        return trace_service_pb2.ExportTraceServiceResponse()
+            self.exports += 1
+            self.bytes += len(request)
+        # An empty ExportTraceServiceResponse encodes to no bytes at all.
+        return b""
 
 
 def main() -> None:
     port = int(sys.argv[1])
-    service = _CountingService()
+    counter = _Counter()
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(counter.export)}
+    )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(service, server)
+    server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     stopped = threading.Event()
@@ -51,7 +49,7 @@ def main() -> None:
     print("ready", flush=True)
     stopped.wait()
     server.stop(grace=None)
-    print(f"spans {service.spans}", flush=True)
+    print(f"received {counter.exports} exports, {counter.bytes} bytes", flush=True)
 
 
 if __name__ == "__main__":

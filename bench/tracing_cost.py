@@ -78,7 +78,7 @@ def main() -> None:
             )
             plain = targets.TARGETS["smg-py"]
             result = run_scenario(s2, [plain, traced], settings, tmp)
-        spans = sink.log_path.read_text().split("spans ")[-1].strip()
+        received = sink.log_path.read_text().split("received ")[-1].strip()
     runs = result.runs
     base = _median(runs, "smg-py", "requests_per_s")
     print("| S2 (c=64, nginx) | req/s | CPU µs/request | p99 µs |")
@@ -90,7 +90,7 @@ def main() -> None:
         )
     traced_rps = _median(runs, "smg-py+trace", "requests_per_s")
     print(f"\ntracing on keeps {traced_rps / base:.2f}x of the requests per second;")
-    print(f"the collector received {spans} spans. {' '.join(result.notes)}")
+    print(f"the collector received {received}. {' '.join(result.notes)}")
 
 
 if __name__ == "__main__":

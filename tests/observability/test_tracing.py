@@ -8,7 +8,7 @@ import pytest
 
 from smg.config import ObservabilityConfig
 from smg.observability.tracing import NOOP_TRACE, Tracing
-from smg.observability.tracing_otel import OtelTracer
+from smg.observability.tracing_otlp import OtlpTracer
 from tests.conftest import last_request
 from tests.observability.otlp_receiver import OtlpReceiver
 from tests.observability.traffic import chat
@@ -59,7 +59,7 @@ def test_tracing_off_hands_out_one_shared_noop_trace() -> None:
 def test_spans_reach_an_otlp_receiver_in_the_clients_trace(
     receiver: OtlpReceiver,
 ) -> None:
-    tracer = OtelTracer.over_otlp(receiver.endpoint)
+    tracer = OtlpTracer.over_otlp(receiver.endpoint)
     client_headers = [(b"traceparent", CLIENT_CONTEXT.encode())]
     trace = tracer.start_request("POST", CHAT, client_headers, "req-1")
     attempt = trace.stage("upstream", client=True)

@@ -3,8 +3,8 @@
 The request path talks to `Tracing` and `RequestTrace` only. With tracing off
 they are shared no-op objects: starting a trace returns the same instance every
 time, so a request pays a few method calls and allocates nothing. With
-`--enable-trace` the OpenTelemetry SDK (imported only then) records the spans
-and exports them over OTLP gRPC from a background thread.
+`--enable-trace` the live tracer (imported only then) records the spans and
+exports them over OTLP gRPC from a background thread.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from smg.config import ObservabilityConfig
 
 if TYPE_CHECKING:
-    from smg.observability.tracing_otel import OtelTracer
+    from smg.observability.tracing_otlp import OtlpTracer
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -87,13 +87,13 @@ class Tracing:
     """Starts request traces; built once at startup from the config."""
 
     def __init__(
-        self, config: ObservabilityConfig, tracer: OtelTracer | None = None
+        self, config: ObservabilityConfig, tracer: OtlpTracer | None = None
     ) -> None:
         self._tracer = tracer
         if tracer is None and config.enable_trace:
-            from smg.observability.tracing_otel import OtelTracer
+            from smg.observability.tracing_otlp import OtlpTracer
 
-            self._tracer = OtelTracer.over_otlp(config.otlp_traces_endpoint)
+            self._tracer = OtlpTracer.over_otlp(config.otlp_traces_endpoint)
 
     @property
     def is_enabled(self) -> bool:
