@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         "not in the default set)",
     )
     parser.add_argument(
+        "--policy",
+        default=targets.DEFAULT_POLICY,
+        help="--policy for both gateways (round_robin; cache_aware is the "
+        "gateways' own default)",
+    )
+    parser.add_argument(
         "--targets",
         default=",".join(targets.TARGETS),
         help="comma list of direct, smg-py, smg-rust",
@@ -106,20 +112,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def chosen_targets(
-    names: str, gateway_procs: int = 1
+    names: str, gateway_procs: int = 1, policy: str = targets.DEFAULT_POLICY
 ) -> tuple[list[targets.Target], list[str]]:
     chosen, notes = [], []
+    if policy != targets.DEFAULT_POLICY:
+        notes.append(f"both gateways ran with --policy {policy}.")
     for name in names.split(","):
         if name not in targets.TARGETS:
             sys.exit(f"--targets: unknown target {name!r}")
         if name == "smg-rust" and (note := targets.ensure_original()):
             notes.append(note)
             continue
+        target = targets.TARGETS[name]
         if name == "smg-py" and gateway_procs > 1:
-            chosen.append(targets.smg_py_with(gateway_procs))
+            target = targets.smg_py_with(gateway_procs)
             notes.append(f"smg-py ran as --workers {gateway_procs} processes.")
-            continue
-        chosen.append(targets.TARGETS[name])
+        chosen.append(targets.with_policy(target, policy))
     return chosen, notes
 
 
@@ -156,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     wanted = args.scenarios.split(",")
     if unknown := set(wanted) - {*ALL_SCENARIOS, "routing"}:
         sys.exit(f"--scenarios: unknown {', '.join(sorted(unknown))}")
-    chosen, start_notes = chosen_targets(args.targets, args.gateway_procs)
+    chosen, start_notes = chosen_targets(args.targets, args.gateway_procs, args.policy)
     scenarios = [
         s
         for s in build_scenarios(

@@ -38,7 +38,14 @@ class Target:
     start: Callable[[str, Path, int | None], tuple[Child | None, str]]
 
 
-def start_direct(upstream_url: str, tmp: Path, core: int | None) -> tuple[None, str]:
+# Both gateways route with this policy unless told otherwise: with one upstream
+# every policy picks the same worker, and round_robin costs least in both.
+DEFAULT_POLICY = "round_robin"
+
+
+def start_direct(
+    upstream_url: str, tmp: Path, core: int | None, policy: str = DEFAULT_POLICY
+) -> tuple[None, str]:
     return None, upstream_url
 
 
@@ -48,13 +55,14 @@ def start_smg_py(
     core: int | None,
     processes: int = 1,
     extra_flags: tuple[str, ...] = (),
+    policy: str = DEFAULT_POLICY,
 ) -> tuple[Child, str]:
     port = free_port()
     # Features at their defaults (metrics on) except the access log, which the
     # done-criteria want off; the original logs no line per request at warn.
     argv = [
         sys.executable, "-m", "smg", "launch", "--worker-urls", upstream_url,
-        "--policy", "round_robin", "--host", "127.0.0.1", "--port", str(port),
+        "--policy", policy, "--host", "127.0.0.1", "--port", str(port),
         "--log-level", "warn", "--disable-access-log",
     ]  # fmt: skip
     if processes > 1:
@@ -70,11 +78,13 @@ def start_smg_py(
     return _start_gateway("smg-py", argv, port, tmp, core)
 
 
-def start_smg_rust(upstream_url: str, tmp: Path, core: int | None) -> tuple[Child, str]:
+def start_smg_rust(
+    upstream_url: str, tmp: Path, core: int | None, policy: str = DEFAULT_POLICY
+) -> tuple[Child, str]:
     port = free_port()
     argv = [
         str(original_venv() / "bin" / "smg"), "launch", "--worker-urls",
-        upstream_url, "--policy", "round_robin", "--host", "127.0.0.1",
+        upstream_url, "--policy", policy, "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warn",
         *_metrics_flags(),
     ]  # fmt: skip
@@ -142,6 +152,11 @@ TARGETS = {
     "smg-py": Target("smg-py", start_smg_py),
     "smg-rust": Target("smg-rust", start_smg_rust),
 }
+
+
+def with_policy(target: Target, policy: str) -> Target:
+    """The same target, its gateway routing with `policy`."""
+    return Target(target.name, functools.partial(target.start, policy=policy))
 
 
 def smg_py_variant(name: str, flags: tuple[str, ...]) -> Target:

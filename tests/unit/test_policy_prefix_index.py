@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from smg.policies.prefix_index import PrefixIndex, text_block_keys, token_block_keys
+from smg.policies.prefix_index import (
+    PrefixIndex,
+    block_ends,
+    text_block_keys,
+    token_block_keys,
+)
 
 
 def keys(text: str) -> list[int]:
@@ -71,3 +76,55 @@ def test_token_keys_cover_whole_pages_only() -> None:
     assert token_block_keys(list(range(32)), 16) == token_block_keys(
         list(range(40)), 16
     )
+
+
+def test_blocks_grow_with_depth_but_start_at_the_base() -> None:
+    ends = block_ends(64)
+
+    assert ends[:3] == (64, 128, 192) and ends[31] == 2048
+    sizes = [b - a for a, b in zip((0, *ends), ends, strict=False)]
+    assert all(size % 64 == 0 for size in sizes)
+    assert sizes == sorted(sizes)
+    # Each block is at most ~1/32 of where it starts, past the first 32.
+    assert all(
+        size <= max(64, start / 32)
+        for start, size in zip(ends[:-1], sizes[1:], strict=True)
+    )
+    assert len(text_block_keys("x" * 200_000)) < 250
+
+
+def test_a_long_shared_prefix_is_matched_to_within_a_few_percent() -> None:
+    shared = "".join(f"{i:08d}" for i in range(12_500))  # 100,000 characters
+    index = PrefixIndex(max_units=1 << 26, block_units=64)
+    index.insert(text_block_keys(shared + "first ending " * 1000), "w1")
+
+    probe = text_block_keys(shared + "other ending " * 1000)
+    blocks, holders = index.match(probe, {"w1": "W1"})
+
+    assert holders == ["W1"]
+    assert 0.96 * len(shared) <= index.units_through(blocks) <= len(shared)
+
+
+def test_size_counts_each_blocks_length_and_eviction_gives_it_back() -> None:
+    index = PrefixIndex(max_units=1 << 26, block_units=64)
+    long_prompt = text_block_keys("y" * 10_000)
+    index.insert(long_prompt, "w1")
+    assert index.size_units == index.units_through(len(long_prompt))
+
+    small = PrefixIndex(max_units=5_000, block_units=64)
+    small.insert(long_prompt, "w1")
+    # The deepest (largest) blocks went first; what is left fits the bound.
+    assert 0 < small.size_units <= 5_000
+    assert small.match(long_prompt, {"w1": 1})[0] == len(small)
+
+
+def test_sweeping_departed_tenants_gives_back_their_size() -> None:
+    index = PrefixIndex(max_units=1 << 20, block_units=4)
+    index.insert(keys("kept"), "stay")
+    for i in range(8):
+        index.insert(keys(f"gone{i:04d}"), f"w{i}")
+
+    index.retain_tenants(["stay"])
+
+    assert len(index) == 1 and index.size_units == 4
+    assert index.match(keys("kept"), {"stay": 1}) == (1, [1])

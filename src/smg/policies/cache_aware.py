@@ -58,7 +58,7 @@ class CacheAwarePolicy(Policy):
 
         by_url = {w.url: w for w in workers}
         blocks, holders = index.match(keys, by_url)
-        ratio = min(blocks * index.block_units, size) / size
+        ratio = min(index.units_through(blocks), size) / size
         details: tuple[tuple[str, float], ...] = (("match_ratio", round(ratio, 3)),)
         if holders and ratio > self._threshold:
             chosen, reason = self._least_loaded_holder(holders), "prefix_match"
