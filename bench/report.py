@@ -67,7 +67,7 @@ def _added(result: ScenarioResult, target: str, metric: Metric) -> list[float]:
     ]
 
 
-def _cpu_us_per_request(run: Run) -> float:
+def cpu_us_per_request(run: Run) -> float:
     return run.gateway_cpu_s / run.requests * 1e6 if run.requests else 0.0
 
 
@@ -138,7 +138,7 @@ def _stream_rows(key: str, result: ScenarioResult) -> list[Row]:
     counts = result.chunks_per_response
     per_chunk = {
         target: Spread.of([
-            _cpu_us_per_request(run) / counts[target] for run in _runs(result, target)
+            cpu_us_per_request(run) / counts[target] for run in _runs(result, target)
         ])
         for target in GATEWAYS
         if counts.get(target)
@@ -163,7 +163,7 @@ def _gateway_rows(key: str, result: ScenarioResult) -> list[Row]:
         target: Spread.of([kib / 1024]) for target, kib in result.peak_rss_kib.items()
     }
     return [
-        _row(f"{key} gateway CPU µs/request", result, GATEWAYS, _cpu_us_per_request),
+        _row(f"{key} gateway CPU µs/request", result, GATEWAYS, cpu_us_per_request),
         # Below ~0.95 the gateway was waiting on the upstream or wrk, not saturated.
         _row(f"{key} gateway CPU cores busy", result, GATEWAYS, _cores_busy, 2),
         Row(f"{key} gateway peak RSS MiB", dict(peak_mib), 1),

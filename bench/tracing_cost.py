@@ -26,6 +26,7 @@ if __package__ in (None, ""):
 
 from bench import procs, targets
 from bench.procs import Child
+from bench.report import cpu_us_per_request
 from bench.runner import Run, Settings, run_scenario
 from bench.scenarios import build_scenarios
 
@@ -47,9 +48,7 @@ def _median(runs: list[Run], name: str, metric: str) -> float:
 
 
 def _cpu_us(runs: list[Run], name: str) -> float:
-    return statistics.median(
-        r.gateway_cpu_s / r.requests * 1e6 for r in runs if r.target == name
-    )
+    return statistics.median(cpu_us_per_request(r) for r in runs if r.target == name)
 
 
 def main() -> None:
